@@ -1,0 +1,1 @@
+"""armature: a fast, pure-ASGI web framework."""

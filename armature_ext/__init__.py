@@ -1,0 +1,1 @@
+"""Optional integrations for armature, each behind its own pip extra."""

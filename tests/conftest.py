@@ -1,0 +1,11 @@
+"""Shared pytest fixtures: every anyio test runs on asyncio and on trio unless a module narrows it."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run each ``@pytest.mark.anyio`` test once per event loop backend."""
+    return str(request.param)
