@@ -1,0 +1,269 @@
+"""HTTP errors and their RFC 9457 ``application/problem+json`` rendering.
+
+Every error armature produces, and every :class:`HTTPException` a handler raises, reaches the
+client as a problem details document: ``type``, ``title``, ``status``, ``detail``, ``instance`` and
+any extension members (``errors`` for validation failures, ``request_id`` when one is known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import orjson
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "GatewayTimeout",
+    "Gone",
+    "HTTPException",
+    "InternalServerError",
+    "MethodNotAllowed",
+    "NotAcceptable",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "RequestValidationError",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsupportedMediaType",
+    "problem_body",
+    "status_title",
+]
+
+PROBLEM_JSON = b"application/problem+json"
+
+
+def status_title(status_code: int) -> str:
+    """Return the standard reason phrase for ``status_code`` (``"Error"`` when unknown).
+
+    Args:
+        status_code: An HTTP status code.
+
+    Returns:
+        The IANA reason phrase, e.g. ``"Not Found"``.
+    """
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
+
+
+class HTTPException(Exception):
+    """An error that becomes an HTTP response with an RFC 9457 problem+json body.
+
+    Subclasses set ``status_code`` (and optionally ``title``/``type``) as class attributes, so
+    ``raise NotFound("no such user")`` works; the base class takes the status as first argument.
+
+    Args:
+        status_code: The HTTP status; defaults to the class attribute.
+        detail: A human-readable explanation specific to this occurrence.
+        headers: Extra response headers (for example ``WWW-Authenticate`` or ``Retry-After``).
+        title: Overrides the short summary (defaults to the status reason phrase).
+        type: A URI reference identifying the problem type (defaults to ``about:blank``).
+        extensions: Extra members merged into the problem document.
+    """
+
+    status_code: ClassVar[int] = 500
+    title: str | None = None
+    type: str = "about:blank"
+
+    def __init__(
+        self,
+        status_code: int | None = None,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        title: str | None = None,
+        type: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        if status_code is not None:
+            self.status_code = status_code  # type: ignore[misc]
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        if title is not None:
+            self.title = title
+        if type is not None:
+            self.type = type
+        self.extensions: dict[str, Any] = dict(extensions) if extensions else {}
+        super().__init__(detail or status_title(self.status_code))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, detail={self.detail!r})"
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """Return the problem details document as a dict.
+
+        Args:
+            instance: The request path the problem occurred on, if known.
+
+        Returns:
+            A JSON-serializable mapping with ``type``, ``title``, ``status`` and optional members.
+        """
+        problem: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title or status_title(self.status_code),
+            "status": self.status_code,
+        }
+        if self.detail is not None:
+            problem["detail"] = self.detail
+        if instance is not None:
+            problem["instance"] = instance
+        if self.extensions:
+            problem.update(self.extensions)
+        return problem
+
+
+def problem_body(
+    status_code: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type: str = "about:blank",
+    instance: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Encode a problem details document.
+
+    Args:
+        status_code: The HTTP status.
+        detail: The occurrence-specific explanation.
+        title: The short summary (defaults to the reason phrase).
+        type: The problem type URI.
+        instance: The request path.
+        extensions: Extra members.
+
+    Returns:
+        The JSON bytes of the document.
+    """
+    problem: dict[str, Any] = {
+        "type": type,
+        "title": title or status_title(status_code),
+        "status": status_code,
+    }
+    if detail is not None:
+        problem["detail"] = detail
+    if instance is not None:
+        problem["instance"] = instance
+    if extensions:
+        problem.update(extensions)
+    return orjson.dumps(problem)
+
+
+class BadRequest(HTTPException):
+    """400 Bad Request."""
+
+    status_code = 400
+
+
+class Unauthorized(HTTPException):
+    """401 Unauthorized (set a ``WWW-Authenticate`` header)."""
+
+    status_code = 401
+
+
+class Forbidden(HTTPException):
+    """403 Forbidden."""
+
+    status_code = 403
+
+
+class NotFound(HTTPException):
+    """404 Not Found."""
+
+    status_code = 404
+
+
+class MethodNotAllowed(HTTPException):
+    """405 Method Not Allowed (set an ``Allow`` header)."""
+
+    status_code = 405
+
+
+class NotAcceptable(HTTPException):
+    """406 Not Acceptable."""
+
+    status_code = 406
+
+
+class Conflict(HTTPException):
+    """409 Conflict."""
+
+    status_code = 409
+
+
+class Gone(HTTPException):
+    """410 Gone."""
+
+    status_code = 410
+
+
+class PreconditionFailed(HTTPException):
+    """412 Precondition Failed."""
+
+    status_code = 412
+
+
+class PayloadTooLarge(HTTPException):
+    """413 Content Too Large."""
+
+    status_code = 413
+
+
+class UnsupportedMediaType(HTTPException):
+    """415 Unsupported Media Type."""
+
+    status_code = 415
+
+
+class UnprocessableEntity(HTTPException):
+    """422 Unprocessable Content."""
+
+    status_code = 422
+
+
+class TooManyRequests(HTTPException):
+    """429 Too Many Requests."""
+
+    status_code = 429
+
+
+class InternalServerError(HTTPException):
+    """500 Internal Server Error."""
+
+    status_code = 500
+
+
+class ServiceUnavailable(HTTPException):
+    """503 Service Unavailable."""
+
+    status_code = 503
+
+
+class GatewayTimeout(HTTPException):
+    """504 Gateway Timeout."""
+
+    status_code = 504
+
+
+class RequestValidationError(HTTPException):
+    """422: request data failed validation; ``errors`` lists each failure with loc, msg and type.
+
+    Args:
+        errors: Field-level errors, each ``{"loc": [...], "msg": str, "type": str}``.
+        detail: The summary sentence.
+    """
+
+    status_code = 422
+
+    def __init__(
+        self, errors: Sequence[Mapping[str, Any]], detail: str = "Request validation failed"
+    ) -> None:
+        super().__init__(None, detail, extensions={"errors": [dict(e) for e in errors]})
+        self.errors = self.extensions["errors"]
