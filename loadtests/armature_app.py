@@ -1,0 +1,79 @@
+"""The benchmark app written with armature's public API, the way a user would write it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from armature import App, Router
+from armature.types import ASGIApp, Receive, Scope, Send
+from loadtests.models import Item
+
+__all__ = ["FEATURES", "VERSION", "make_app"]
+
+VERSION = version("armature")
+FEATURES: frozenset[str] = frozenset()
+
+
+class NoopMiddleware:
+    """A pure-ASGI middleware that does nothing but pass the call on."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
+    yield {"app": "armature"}
+
+
+def text_route(text: str) -> Callable[[], Awaitable[str]]:
+    async def handler() -> str:
+        return text
+
+    return handler
+
+
+def make_app(n_routes: int = 100) -> App:
+    """Build the armature app with ``n_routes`` numbered routes ``/r/a{i}/b{i}``."""
+    app = App(lifespan=lifespan)
+
+    @app.get("/plaintext")
+    async def plaintext() -> str:
+        return "Hello, World!"
+
+    @app.get("/json")
+    async def json_hello() -> dict[str, str]:
+        return {"message": "Hello, World!"}
+
+    @app.get("/users/{id:int}")
+    async def user(id: int) -> dict[str, int]:
+        return {"id": id}
+
+    @app.get("/search")
+    async def search(q: str, limit: int = 20) -> dict[str, Any]:
+        return {"q": q, "limit": limit}
+
+    @app.post("/items", status_code=201)
+    async def create(item: Item) -> Item:
+        return item
+
+    # Route-level middleware: only the /mw routes pay for the three wrappers.
+    mw = Router(prefix="/mw", middleware=[NoopMiddleware, NoopMiddleware, NoopMiddleware])
+
+    @mw.get("/plaintext")
+    async def mw_plaintext() -> str:
+        return "Hello, World!"
+
+    app.include_router(mw)
+
+    for i in range(n_routes):
+        app.get(f"/r/a{i}/b{i}")(text_route(f"a{i}/b{i}"))
+    return app

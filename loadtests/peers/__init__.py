@@ -1,0 +1,1 @@
+"""The benchmark app for peer frameworks (optional; measured with ``--peers`` when importable)."""
