@@ -1,1 +1,66 @@
-"""armature: a fast, pure-ASGI web framework."""
+"""armature: a fast, pure-ASGI web framework.
+
+Routes, handler plans and middleware chains are compiled once at startup; a request is a dict lookup
+(or a short tree walk), one pre-built callable and two ``send`` calls.
+"""
+
+from armature.app import App, NoMatchFound
+from armature.datastructures import URL, Headers, MutableHeaders, QueryParams, State
+from armature.exceptions import HTTPException, RequestValidationError
+from armature.middleware.base import Middleware
+from armature.params import Body, Cookie, Header, Path, Query
+from armature.requests import Request
+from armature.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from armature.routing import (
+    Converter,
+    Mount,
+    Route,
+    RouteDefinitionError,
+    Router,
+    register_converter,
+)
+from armature.state import AppState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "URL",
+    "App",
+    "AppState",
+    "Body",
+    "Converter",
+    "Cookie",
+    "FileResponse",
+    "HTMLResponse",
+    "HTTPException",
+    "Header",
+    "Headers",
+    "JSONResponse",
+    "Middleware",
+    "Mount",
+    "MutableHeaders",
+    "NoMatchFound",
+    "Path",
+    "PlainTextResponse",
+    "Query",
+    "QueryParams",
+    "RedirectResponse",
+    "Request",
+    "RequestValidationError",
+    "Response",
+    "Route",
+    "RouteDefinitionError",
+    "Router",
+    "State",
+    "StreamingResponse",
+    "__version__",
+    "register_converter",
+]

@@ -156,103 +156,118 @@ def problem_body(
     return orjson.dumps(problem)
 
 
-class BadRequest(HTTPException):
+class _StatusError(HTTPException):
+    """Base of the per-status subclasses: their first argument is the detail, not the status.
+
+    Args:
+        detail: A human-readable explanation specific to this occurrence.
+        headers: Extra response headers.
+        **kwargs: ``title``, ``type`` or ``extensions``, as for :class:`HTTPException`.
+    """
+
+    def __init__(
+        self, detail: str | None = None, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(None, detail, headers, **kwargs)
+
+
+class BadRequest(_StatusError):
     """400 Bad Request."""
 
     status_code = 400
 
 
-class Unauthorized(HTTPException):
+class Unauthorized(_StatusError):
     """401 Unauthorized (set a ``WWW-Authenticate`` header)."""
 
     status_code = 401
 
 
-class Forbidden(HTTPException):
+class Forbidden(_StatusError):
     """403 Forbidden."""
 
     status_code = 403
 
 
-class NotFound(HTTPException):
+class NotFound(_StatusError):
     """404 Not Found."""
 
     status_code = 404
 
 
-class MethodNotAllowed(HTTPException):
+class MethodNotAllowed(_StatusError):
     """405 Method Not Allowed (set an ``Allow`` header)."""
 
     status_code = 405
 
 
-class NotAcceptable(HTTPException):
+class NotAcceptable(_StatusError):
     """406 Not Acceptable."""
 
     status_code = 406
 
 
-class Conflict(HTTPException):
+class Conflict(_StatusError):
     """409 Conflict."""
 
     status_code = 409
 
 
-class Gone(HTTPException):
+class Gone(_StatusError):
     """410 Gone."""
 
     status_code = 410
 
 
-class PreconditionFailed(HTTPException):
+class PreconditionFailed(_StatusError):
     """412 Precondition Failed."""
 
     status_code = 412
 
 
-class PayloadTooLarge(HTTPException):
+class PayloadTooLarge(_StatusError):
     """413 Content Too Large."""
 
     status_code = 413
 
 
-class UnsupportedMediaType(HTTPException):
+class UnsupportedMediaType(_StatusError):
     """415 Unsupported Media Type."""
 
     status_code = 415
 
 
-class UnprocessableEntity(HTTPException):
+class UnprocessableEntity(_StatusError):
     """422 Unprocessable Content."""
 
     status_code = 422
 
 
-class TooManyRequests(HTTPException):
+class TooManyRequests(_StatusError):
     """429 Too Many Requests."""
 
     status_code = 429
 
 
-class InternalServerError(HTTPException):
+class InternalServerError(_StatusError):
     """500 Internal Server Error."""
 
     status_code = 500
 
 
-class ServiceUnavailable(HTTPException):
+class ServiceUnavailable(_StatusError):
     """503 Service Unavailable."""
 
     status_code = 503
 
 
-class GatewayTimeout(HTTPException):
+class GatewayTimeout(_StatusError):
     """504 Gateway Timeout."""
 
     status_code = 504
 
 
-class RequestValidationError(HTTPException):
+class RequestValidationError(_StatusError):
     """422: request data failed validation; ``errors`` lists each failure with loc, msg and type.
 
     Args:
@@ -265,5 +280,5 @@ class RequestValidationError(HTTPException):
     def __init__(
         self, errors: Sequence[Mapping[str, Any]], detail: str = "Request validation failed"
     ) -> None:
-        super().__init__(None, detail, extensions={"errors": [dict(e) for e in errors]})
+        super().__init__(detail, extensions={"errors": [dict(e) for e in errors]})
         self.errors = self.extensions["errors"]

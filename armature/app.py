@@ -1,0 +1,592 @@
+"""``App``: the ASGI 3 entry point, its startup compilation, lifespan, errors and mounts.
+
+At startup (ASGI lifespan startup, or the first request when a server sends no lifespan) every
+route declaration is compiled into the route table, every handler into its plan, and every
+middleware chain is composed. After that a request costs a dict lookup (or a short tree walk), one
+pre-built callable and two ``send`` calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from armature._handler_plan import HandlerPlan, ParamResolver, plan_handler
+from armature.exceptions import HTTPException, problem_body
+from armature.middleware.base import Middleware, compose
+from armature.middleware.function import FunctionMiddleware
+from armature.requests import DEFAULT_MAX_BODY_SIZE, ClientDisconnect, Request
+from armature.responses import Response
+from armature.routing._table import RouteTable
+from armature.routing.routes import (
+    FlatRoute,
+    Mount,
+    RouteDefinitionError,
+    Router,
+    Segment,
+    normalize_path,
+    parse_path,
+)
+from armature.state import AppState
+from armature.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["App", "CompiledRoute", "NoMatchFound"]
+
+logger = logging.getLogger("armature.error")
+F = TypeVar("F", bound=Callable[..., Any])
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response] | Response]
+Lifespan = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+
+_PROBLEM = b"application/problem+json"
+
+
+class NoMatchFound(LookupError):
+    """``url_path_for`` found no route with that name and those parameters."""
+
+
+@dataclass(slots=True, eq=False)
+class CompiledRoute:
+    """A route as compiled: where it answers, its plan and its composed endpoint."""
+
+    flat: FlatRoute
+    path: str
+    segments: list[Segment]
+    plan: HandlerPlan
+    endpoint: ASGIApp
+    name: str
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The declared methods."""
+        return self.flat.route.methods
+
+    @property
+    def handler(self) -> Callable[..., Any]:
+        """The user's function."""
+        return self.flat.route.endpoint
+
+
+def _problem_message(
+    status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", _PROBLEM), (b"content-length", b"%d" % len(body)), *headers],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class App(Router):
+    """An armature application: an ASGI 3 callable.
+
+    Args:
+        debug: Show exception details in 500 responses (never in production).
+        middleware: App-level middleware, outermost first (wraps routing, 404s and mounts too).
+        exception_handlers: Handlers by exception class or status code.
+        on_startup: Callables (sync or async) run at lifespan startup, after compilation.
+        on_shutdown: Callables run at lifespan shutdown.
+        lifespan: ``app -> async context manager``; what it yields becomes lifespan state.
+        max_body_size: Default request body limit in bytes (1 MiB).
+        trailing_slash: ``"strict"`` (``/a/`` and ``/a`` are different) or ``"redirect"`` (308 to
+            the declared form, so a POST stays a POST).
+        automatic_options: Answer OPTIONS with ``Allow`` on every path.
+        state: Initial application state (see :class:`~armature.state.AppState`).
+        title: The API title (OpenAPI).
+        version: The API version (OpenAPI).
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[type[BaseException] | int, ExceptionHandler] | None = None,
+        on_startup: Sequence[Callable[[], Any]] = (),
+        on_shutdown: Sequence[Callable[[], Any]] = (),
+        lifespan: Lifespan | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        trailing_slash: Literal["strict", "redirect"] = "strict",
+        automatic_options: bool = True,
+        state: Mapping[str, Any] | None = None,
+        title: str = "armature",
+        version: str = "0.1.0",
+    ) -> None:
+        super().__init__(max_body_size=max_body_size)
+        if trailing_slash not in ("strict", "redirect"):
+            raise ValueError("trailing_slash must be 'strict' or 'redirect'")
+        self.debug = debug
+        self.app_middleware: list[Middleware] = list(middleware or [])
+        self.exception_handlers: dict[type[BaseException] | int, ExceptionHandler] = dict(
+            exception_handlers or {}
+        )
+        self.on_startup = list(on_startup)
+        self.on_shutdown = list(on_shutdown)
+        self.lifespan_context = lifespan
+        self.trailing_slash = trailing_slash
+        self.automatic_options = automatic_options
+        self.state = AppState(state)
+        self.title = title
+        self.version = version
+        self.param_resolvers: list[ParamResolver] = []
+        self.compile_hooks: list[Callable[[App], None]] = []
+        self.compiled_routes: list[CompiledRoute] = []
+        self._names: dict[str, CompiledRoute] = {}
+        self._mounts: list[Mount] = []
+        self._handler_cache: dict[type[BaseException], ExceptionHandler | None] = {}
+        self._compile_lock = threading.Lock()
+        self._compiled = False
+        self._entry: ASGIApp = self._compile_then_dispatch
+
+    # -- ASGI entry --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 entry point."""
+        # PERF: http first; everything else is rare.
+        if scope["type"] == "http":
+            await self._entry(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            raise RuntimeError(f"armature does not handle {scope['type']!r} scopes")
+
+    async def _compile_then_dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # NOTE: some servers run without lifespan (uvicorn --lifespan off): compile on first use.
+        self.compile()
+        await self._entry(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # NOTE: no websocket routes yet: refuse the handshake cleanly (servers answer 403).
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1000})
+
+    # -- declaration helpers -----------------------------------------------------------------
+
+    def add_middleware(self, middleware_class: Callable[..., ASGIApp], **options: Any) -> None:
+        """Wrap the whole app in ``middleware_class(app, **options)``; the last added is outermost.
+
+        Args:
+            middleware_class: Any pure ASGI middleware class or factory.
+            **options: Passed to it.
+        """
+        self._check_not_compiled("add middleware")
+        self.app_middleware.insert(0, Middleware(middleware_class, **options))
+
+    def middleware(self, kind: str | Callable[..., Any] = "http") -> Any:
+        """Register ``async def mw(request, call_next) -> Response`` as app-level middleware.
+
+        Usable as ``@app.middleware`` or ``@app.middleware("http")``. ``call_next(request)`` runs
+        the rest of the app in the same task (context variables flow both ways), returns as soon as
+        the response starts (streaming is not buffered) and passes disconnects through.
+        """
+        if callable(kind):
+            self.add_middleware(FunctionMiddleware, dispatch=kind)
+            return kind
+        if kind != "http":
+            raise ValueError("only 'http' function middleware is supported")
+
+        def decorator(func: F) -> F:
+            self.add_middleware(FunctionMiddleware, dispatch=func)
+            return func
+
+        return decorator
+
+    def add_exception_handler(
+        self, key: type[BaseException] | int, handler: ExceptionHandler
+    ) -> None:
+        """Handle an exception class (and its subclasses) or an HTTP status code.
+
+        Args:
+            key: An exception class, or a status code matched against ``HTTPException``.
+            handler: ``(request, exc) -> Response`` (sync or async).
+        """
+        self.exception_handlers[key] = handler
+        self._handler_cache.clear()
+
+    def exception_handler(self, key: type[BaseException] | int) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_exception_handler`."""
+
+        def decorator(func: F) -> F:
+            self.add_exception_handler(key, func)
+            return func
+
+        return decorator
+
+    def _check_not_compiled(self, what: str) -> None:
+        if self._compiled:
+            raise RuntimeError(f"cannot {what} after the application has started")
+
+    # -- compilation -------------------------------------------------------------------------
+
+    def compile(self) -> None:
+        """Compile routes, handler plans and middleware chains (idempotent, thread-safe)."""
+        if self._compiled:
+            return
+        with self._compile_lock:
+            if self._compiled:
+                return
+            for hook in self.compile_hooks:
+                hook(self)
+            table = RouteTable()
+            compiled: list[CompiledRoute] = []
+            names: dict[str, CompiledRoute] = {}
+            for flat in self.flatten():
+                route = flat.route
+                label = (
+                    f"route {'|'.join(sorted(route.methods))} {flat.path} "
+                    f"({getattr(route.endpoint, '__qualname__', route.endpoint)!s})"
+                )
+                segments = parse_path(flat.path, where=label)
+                path_names = frozenset(s.name for s in segments if s.name)
+                converter_types = {
+                    s.name: s.converter.python_type for s in segments if s.name and s.converter
+                }
+                try:
+                    plan = plan_handler(
+                        route.endpoint,
+                        path_names=path_names,
+                        path_converter_types=converter_types,
+                        status_code=route.status_code,
+                        response_model=route.response_model,
+                        response_class=route.response_class,
+                        max_body_size=(
+                            flat.max_body_size
+                            if flat.max_body_size is not None
+                            else self.max_body_size or DEFAULT_MAX_BODY_SIZE
+                        ),
+                        on_error=self.handle_exception,
+                        resolvers=self.param_resolvers,
+                    )
+                except (TypeError, ValueError) as exc:
+                    raise RouteDefinitionError(f"{label}: {exc}") from exc
+                endpoint = compose(flat.middleware, plan.endpoint)
+                template = normalize_path(flat.path)
+                leaf = table.leaf_for(template, segments)
+                param_names = tuple(s.name for s in segments if s.name)
+                for method in sorted(route.methods):
+                    leaf.add(method, endpoint, param_names, label)
+                prefix = ":".join(o.name for o in flat.owners if o.name)
+                name = f"{prefix}:{route.name}" if prefix else route.name
+                entry = CompiledRoute(flat, template, segments, plan, endpoint, name)
+                compiled.append(entry)
+                names.setdefault(name, entry)
+            table.finish(self.automatic_options)
+            self._mounts = sorted(self.flatten_mounts(), key=lambda m: len(m.path), reverse=True)
+            self.compiled_routes = compiled
+            self._names = names
+            dispatch = self._build_dispatch(table)
+            entry_app = compose(self.app_middleware, dispatch)
+            if self.app_middleware:
+                entry_app = self._error_guard(entry_app)
+            self._entry = entry_app
+            self._compiled = True
+
+    def _build_dispatch(self, table: RouteTable) -> ASGIApp:
+        static = table.static
+        match = table.match
+        mounts = [(m.path, m.app) for m in self._mounts]
+        not_found = self._not_found
+        redirect_slash = self.trailing_slash == "redirect"
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            path: str = scope["path"]
+            root = scope.get("root_path")
+            if root and path.startswith(root):
+                # NOTE: ASGI 3: path includes root_path; route on what is below the mount point.
+                rest = path[len(root) :]
+                if not rest:
+                    path = "/"
+                elif rest[0] == "/":
+                    path = rest
+            leaf = static.get(path)
+            if leaf is not None:
+                endpoint = leaf.methods.get(scope["method"])
+                if endpoint is None:
+                    endpoint = leaf.not_allowed
+                await endpoint(scope, receive, send)
+                return
+            found = match(path)
+            if found is not None:
+                leaf, values = found
+                method = scope["method"]
+                endpoint = leaf.methods.get(method)
+                if endpoint is None:
+                    await leaf.not_allowed(scope, receive, send)
+                    return
+                scope["path_params"] = dict(zip(leaf.names[method], values, strict=True))
+                await endpoint(scope, receive, send)
+                return
+            for prefix, app in mounts:
+                if not prefix or path == prefix or path.startswith(prefix + "/"):
+                    child = dict(scope)
+                    child["root_path"] = (root or "") + prefix
+                    await app(child, receive, send)
+                    return
+            if redirect_slash and path != "/":
+                alternative = path[:-1] if path.endswith("/") else path + "/"
+                if alternative in static or match(alternative) is not None:
+                    location = (root or "") + alternative
+                    if scope.get("query_string"):
+                        location += "?" + scope["query_string"].decode("latin-1")
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 308,
+                            "headers": [
+                                (b"location", location.encode("utf-8")),
+                                (b"content-length", b"0"),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+            await not_found(scope, receive, send)
+
+        return dispatch
+
+    _NOT_FOUND_BODY = problem_body(404, "No route matches this path")
+
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.exception_handlers.get(404)
+        if handler is not None:
+            await self.handle_exception(HTTPException(404), scope, receive, send)
+            return
+        body = self._NOT_FOUND_BODY
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [(b"content-type", _PROBLEM), (b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _error_guard(self, app: ASGIApp) -> ASGIApp:
+        handle = self.handle_exception
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            started = False
+
+            async def tracking_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                await send(message)
+
+            try:
+                await app(scope, receive, tracking_send)
+            except Exception as exc:
+                if started:
+                    logger.exception(
+                        "error after the response started: %s %s",
+                        scope.get("method"),
+                        scope.get("path"),
+                    )
+                    raise
+                await handle(exc, scope, receive, send)
+
+        return guarded
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _lookup_handler(self, exc: BaseException) -> ExceptionHandler | None:
+        cls = type(exc)
+        try:
+            handler = self._handler_cache[cls]
+        except KeyError:
+            handler = None
+            for klass in cls.__mro__:
+                if klass in self.exception_handlers:
+                    handler = self.exception_handlers[klass]
+                    break
+            self._handler_cache[cls] = handler
+        if isinstance(exc, HTTPException):
+            by_status = self.exception_handlers.get(exc.status_code)
+            if by_status is not None and (
+                handler is None or handler is self.exception_handlers.get(HTTPException)
+            ):
+                return by_status
+        return handler
+
+    async def handle_exception(
+        self, exc: BaseException, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Turn an exception into a response: a registered handler, or problem+json.
+
+        Args:
+            exc: The exception raised while binding, validating or handling.
+            scope: The http scope.
+            receive: The receive callable.
+            send: The send callable.
+        """
+        if isinstance(exc, ClientDisconnect):
+            return
+        handler = self._lookup_handler(exc)
+        if handler is not None:
+            scope.setdefault("app", self)
+            result = handler(Request(scope, receive), exc)  # type: ignore[arg-type]
+            if inspect.isawaitable(result):
+                result = await result
+            await result(scope, receive, send)
+            return
+        path = scope.get("path")
+        if isinstance(exc, HTTPException):
+            problem = exc.to_problem(instance=path)
+            request_id = scope.get("state", {}).get("request_id") if scope.get("state") else None
+            if request_id is not None:
+                problem.setdefault("request_id", request_id)
+            headers = [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()
+            ]
+            import orjson
+
+            start, body = _problem_message(exc.status_code, orjson.dumps(problem), headers)
+            await send(start)
+            await send(body)
+            return
+        logger.error("unhandled error in %s %s", scope.get("method"), path, exc_info=exc)
+        extensions: dict[str, Any] = {}
+        detail = "The server failed to handle this request"
+        if self.debug:
+            detail = f"{type(exc).__name__}: {exc}"
+            extensions["traceback"] = traceback.format_exception(exc)
+        start, body = _problem_message(
+            500, problem_body(500, detail, instance=path, extensions=extensions)
+        )
+        await send(start)
+        await send(body)
+
+    # -- lifespan ----------------------------------------------------------------------------
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        context: AbstractAsyncContextManager[Mapping[str, Any] | None] | None = None
+        try:
+            self.compile()
+            for hook in self.on_startup:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            if self.lifespan_context is not None:
+                context = self.lifespan_context(self)
+                state = await context.__aenter__()
+                if state:
+                    if "state" not in scope:
+                        raise RuntimeError(
+                            "the server does not support lifespan state; yield nothing instead"
+                        )
+                    scope["state"].update(state)
+        except BaseException as exc:
+            logger.exception("application startup failed")
+            text = "".join(traceback.format_exception_only(exc)).strip()
+            await send({"type": "lifespan.startup.failed", "message": text})
+            if not isinstance(exc, Exception):
+                raise
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        errors: list[str] = []
+        if context is not None:
+            try:
+                await context.__aexit__(None, None, None)
+            except Exception as exc:
+                logger.exception("lifespan shutdown failed")
+                errors.append(repr(exc))
+        for hook in self.on_shutdown:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                logger.exception("shutdown hook %r failed", hook)
+                errors.append(repr(exc))
+        if errors:
+            await send({"type": "lifespan.shutdown.failed", "message": "; ".join(errors)})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """Build the path of the route called ``name`` (without ``root_path``).
+
+        Args:
+            name: The route name (``router_name:route_name`` for named routers), or a mount name
+                with a ``path`` parameter.
+            **params: The route's path parameters.
+
+        Returns:
+            The path.
+
+        Raises:
+            NoMatchFound: No such route, or the parameters do not fit it.
+        """
+        self.compile()
+        route = self._names.get(name)
+        if route is None:
+            for mount in self._mounts:
+                if mount.name == name and set(params) <= {"path"}:
+                    tail = str(params.get("path", ""))
+                    return mount.path + ("/" + tail.lstrip("/") if tail else "")
+            raise NoMatchFound(f"no route named {name!r}")
+        wanted = {s.name for s in route.segments if s.name}
+        if set(params) != wanted:
+            raise NoMatchFound(
+                f"route {name!r} takes parameters {sorted(wanted)}, got {sorted(params)}"
+            )
+        parts: list[str] = []
+        for segment in route.segments:
+            if segment.name is None or segment.converter is None:
+                parts.append(segment.text)
+            else:
+                try:
+                    parts.append(segment.converter.to_string(params[segment.name]))
+                except (TypeError, ValueError) as exc:
+                    raise NoMatchFound(
+                        f"route {name!r}: bad value for {segment.name}: {exc}"
+                    ) from exc
+        return "/" + "/".join(parts)
+
+    def route_table(self) -> list[dict[str, Any]]:
+        """List the compiled routes: method, path, name, handler and middleware.
+
+        Returns:
+            One dict per method of every route, sorted by path then method, then the mounts.
+        """
+        self.compile()
+        rows: list[dict[str, Any]] = [
+            {
+                "method": method,
+                "path": route.path,
+                "name": route.name,
+                "handler": f"{route.handler.__module__}.{route.handler.__qualname__}",
+                "middleware": [m.name for m in route.flat.middleware],
+                "extra": dict(route.flat.route.extra),
+            }
+            for route in self.compiled_routes
+            for method in sorted(route.methods)
+        ]
+        rows.sort(key=lambda row: (row["path"], row["method"]))
+        rows.extend(
+            {
+                "method": "*",
+                "path": (mount.path or "") + "/*",
+                "name": mount.name,
+                "handler": repr(mount.app),
+                "middleware": [],
+                "extra": {},
+            }
+            for mount in self._mounts
+        )
+        return rows

@@ -1,0 +1,328 @@
+"""The ``Request``: a lazy view over the ASGI scope and the ``receive`` channel.
+
+Nothing is parsed until it is read. The body is refused with 413 while it streams, as soon as it is
+known to be over the limit (from ``Content-Length`` or by counting), before it is buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import Any
+
+import orjson
+
+from armature.datastructures import URL, Address, Headers, QueryParams, State
+from armature.exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from armature.types import Receive, Scope
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "ClientDisconnect", "Request", "is_json_content_type"]
+
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+
+
+class ClientDisconnect(Exception):
+    """The client went away before the request body was fully received."""
+
+
+async def _empty_receive() -> dict[str, Any]:
+    raise RuntimeError("this request has no receive channel")
+
+
+def is_json_content_type(value: bytes | None) -> bool:
+    """Tell whether a ``Content-Type`` value is JSON (``application/json`` or ``*/*+json``).
+
+    Args:
+        value: The raw header value, or None.
+
+    Returns:
+        True for JSON media types.
+    """
+    if not value:
+        return False
+    media = value.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _content_length(raw_headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in raw_headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise BadRequest("Content-Length is not a number") from None
+    return None
+
+
+async def read_body(receive: Receive, raw_headers: list[tuple[bytes, bytes]], limit: int) -> bytes:
+    """Read a whole request body, refusing it with 413 as soon as it is known to exceed ``limit``.
+
+    Args:
+        receive: The ASGI receive callable.
+        raw_headers: The scope's header pairs (for ``Content-Length``).
+        limit: The maximum body size in bytes.
+
+    Returns:
+        The body bytes.
+
+    Raises:
+        PayloadTooLarge: The body is over the limit.
+        ClientDisconnect: The client left before the body ended.
+    """
+    declared = _content_length(raw_headers)
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        # PERF: the common case, one message, no joining.
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class Request:
+    """An HTTP request.
+
+    Args:
+        scope: The ASGI http scope.
+        receive: The ASGI receive callable.
+        max_body_size: The body limit for :meth:`body`, :meth:`json` and :meth:`stream`.
+    """
+
+    __slots__ = (
+        "_body",
+        "_cookies",
+        "_headers",
+        "_json",
+        "_query",
+        "_stream_consumed",
+        "max_body_size",
+        "receive",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive = _empty_receive,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.max_body_size = max_body_size
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self._cookies: dict[str, str] | None = None
+        self._body: bytes | None = None
+        self._json: Any = _UNSET
+        self._stream_consumed = False
+
+    @property
+    def method(self) -> str:
+        """The request method, upper case."""
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        """The path below the mount point (``scope["path"]`` without ``root_path``)."""
+        path: str = self.scope["path"]
+        root = self.scope.get("root_path", "")
+        if root and path.startswith(root):
+            return path[len(root) :] or "/"
+        return path
+
+    @property
+    def root_path(self) -> str:
+        """Where the app is mounted (ASGI ``root_path``)."""
+        return str(self.scope.get("root_path", ""))
+
+    @property
+    def url(self) -> URL:
+        """The full URL, built from the scope (never from the ``Host`` header)."""
+        return URL.from_scope(self.scope)
+
+    @property
+    def base_url(self) -> URL:
+        """The URL of the application root (scheme, server and ``root_path``)."""
+        scope = dict(self.scope)
+        scope["path"] = scope.get("root_path", "") + "/"
+        scope["root_path"] = ""
+        return URL.from_scope(scope, with_query=False)
+
+    @property
+    def headers(self) -> Headers:
+        """Case-insensitive multi-value headers."""
+        if self._headers is None:
+            self._headers = Headers(self.scope["headers"])
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        """Multi-value query parameters."""
+        if self._query is None:
+            self._query = QueryParams(self.scope.get("query_string", b""))
+        return self._query
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        """Converted path parameters of the matched route."""
+        params: dict[str, Any] = self.scope.get("path_params") or {}
+        return params
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent by the client (malformed pairs are skipped)."""
+        if self._cookies is None:
+            cookies: dict[str, str] = {}
+            for header in self.headers.getlist("cookie"):
+                for chunk in header.split(";"):
+                    name, sep, value = chunk.partition("=")
+                    name = name.strip()
+                    if not sep or not name:
+                        continue
+                    value = value.strip()
+                    if len(value) >= 2 and value[0] == value[-1] == '"':
+                        parsed: SimpleCookie = SimpleCookie()
+                        try:
+                            parsed.load(f"{name}={value}")
+                            value = parsed[name].value
+                        except Exception:
+                            value = value[1:-1]
+                    cookies[name] = value
+            self._cookies = cookies
+        return self._cookies
+
+    @property
+    def client(self) -> Address | None:
+        """The client address, when the server reports it."""
+        client = self.scope.get("client")
+        return Address(client[0], client[1]) if client else None
+
+    @property
+    def state(self) -> State:
+        """Per-request state over ``scope["state"]`` (lifespan state is copied in by the server)."""
+        data = self.scope.get("state")
+        if data is None:
+            data = self.scope["state"] = {}
+        return State(data)
+
+    @property
+    def app(self) -> Any:
+        """The armature application serving this request."""
+        return self.scope.get("app")
+
+    @property
+    def content_type(self) -> str | None:
+        """The ``Content-Type`` header, if any."""
+        value = self.headers.get("content-type")
+        return None if value is None else str(value)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body as it arrives, enforcing the body limit while streaming.
+
+        Yields:
+            Body chunks.
+
+        Raises:
+            PayloadTooLarge: The body went over the limit.
+            ClientDisconnect: The client left mid-body.
+        """
+        if self._body is not None:
+            yield self._body
+            return
+        if self._stream_consumed:
+            raise RuntimeError("the request body was already streamed")
+        self._stream_consumed = True
+        limit = self.max_body_size
+        declared = _content_length(self.scope["headers"])
+        if declared is not None and declared > limit:
+            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def body(self) -> bytes:
+        """Read and return the whole body (cached; limited to ``max_body_size``)."""
+        if self._body is None:
+            if self._stream_consumed:
+                raise RuntimeError("the request body was already streamed")
+            self._stream_consumed = True
+            self._body = await read_body(self.receive, self.scope["headers"], self.max_body_size)
+        return self._body
+
+    async def json(self) -> Any:
+        """Parse the body as JSON with orjson.
+
+        Returns:
+            The decoded value.
+
+        Raises:
+            UnsupportedMediaType: The content type is not JSON (415).
+            BadRequest: The body is not valid JSON (400).
+        """
+        if self._json is _UNSET:
+            content_type = None
+            for name, value in self.scope["headers"]:
+                if name == b"content-type":
+                    content_type = value
+                    break
+            if not is_json_content_type(content_type):
+                raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"Malformed JSON: {exc}") from None
+        return self._json
+
+    def url_for(self, name: str, /, **params: Any) -> URL:
+        """Return the absolute URL of the route called ``name``.
+
+        Args:
+            name: The route name.
+            **params: Path parameters.
+
+        Returns:
+            The URL including ``root_path``.
+        """
+        path = self.scope["app"].url_path_for(name, **params)
+        base = self.base_url.rstrip("/")
+        return URL(base + path)
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.path})"
+
+
+class _Unset:
+    __slots__ = ()
+
+
+_UNSET: Any = _Unset()
