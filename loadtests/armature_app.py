@@ -66,7 +66,9 @@ def make_app(n_routes: int = 100) -> App:
         return item
 
     # Route-level middleware: only the /mw routes pay for the three wrappers.
-    mw = Router(prefix="/mw", middleware=[NoopMiddleware, NoopMiddleware, NoopMiddleware])
+    mw = Router(prefix="/mw")
+    for _ in range(3):
+        mw.add_middleware(NoopMiddleware)
 
     @mw.get("/plaintext")
     async def mw_plaintext() -> str:

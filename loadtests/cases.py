@@ -58,6 +58,11 @@ class Expect:
     check: Callable[[bytes], bool | None] | None = None
 
 
+def _num(value: float | None) -> str:
+    text = f"{value:g}"
+    return text if "." in text else f"{text}.0"
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """armature's speed budget for a case.
@@ -79,8 +84,8 @@ class Budget:
     def label(self) -> str:
         """The budget as shown in the table."""
         if self.max_ratio is not None:
-            return f"<= {self.max_ratio:g}x raw"
-        return f"<= {self.max_factor:g}x `{self.relative_to}`"
+            return f"<= {_num(self.max_ratio)}x raw"
+        return f"<= {_num(self.max_factor)}x `{self.relative_to}`"
 
 
 @dataclass(frozen=True, slots=True)
