@@ -107,7 +107,10 @@ def main() -> None:
     rows = [("identity", None), ("gzip", b"gzip"), ("br", b"br"), ("zstd", b"zstd")]
     levels = {"identity": "-", "gzip": "6", "br": "4", "zstd": "3"}
     print(f"body: {len(body)} bytes of JSON, {args.iterations} responses per row, CPU time\n")
-    header = f"{'coding':<9} {'level':>5} {'mode':<10} {'us/resp':>9} {'MB/s':>9} {'bytes':>7} {'ratio':>6}"
+    header = (
+        f"{'coding':<9} {'level':>5} {'mode':<10} {'us/resp':>9} {'MB/s':>9} {'bytes':>7} "
+        f"{'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     for chunks, mode in ((1, "one-shot"), (10, "10 chunks")):
