@@ -160,7 +160,8 @@ def _excluded(tag: str, ranges: list[tuple[str, float]]) -> bool:
     for range_, q in ranges:
         if _matches(range_, tag):
             length = 0 if range_ == "*" else range_.count("-") + 1
-            if length > best_len:
+            # NOTE: on a tie (the same range listed twice) the refusal wins.
+            if length > best_len or (length == best_len and q == 0.0):
                 best_len, best_q = length, q
     return best_len >= 0 and best_q == 0.0
 
