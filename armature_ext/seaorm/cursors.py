@@ -36,7 +36,7 @@ class InvalidCursor(BadRequest):
     title = "Invalid cursor"
 
     def __init__(self, detail: str = "The pagination cursor is invalid") -> None:
-        super().__init__(None, detail)
+        super().__init__(detail)
 
 
 def _b64encode(data: bytes) -> str:

@@ -47,7 +47,7 @@ class NotFound(HTTPNotFound):
     """
 
     def __init__(self, detail: str = "Not found") -> None:
-        super().__init__(None, detail)
+        super().__init__(detail)
 
 
 async def _finish(session: AsyncSession) -> None:
