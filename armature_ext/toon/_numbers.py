@@ -45,8 +45,10 @@ def format_float(value: float) -> str:
         return "0"  # NOTE: also maps -0.0 to 0 (§2).
     if not math.isfinite(value):
         return "null"
-    if value.is_integer() and -1e16 < value < 1e16:
-        # PERF: exact and already canonical for integral floats below 1e16.
+    if value.is_integer() and -_HIGH < value < _HIGH:
+        # NOTE: the exact integer digits, not the shortest repr digits padded with zeros:
+        # 3.383314384494573e16 must print as 33833143844945728 (its exact value), because
+        # Python decoders read integer tokens as exact ints (JS decoders get the same double).
         return str(int(value))
     text = repr(value)
     mantissa, sep, exp_text = text.partition("e")
