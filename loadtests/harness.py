@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version as dist_version
 from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import unquote
@@ -390,7 +391,7 @@ def worker_main(
         import uvloop
 
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-        loop_name = f"uvloop {uvloop.__version__}"
+        loop_name = f"uvloop {dist_version('uvloop')}"
     else:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
