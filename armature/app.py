@@ -17,7 +17,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import orjson
+
 from armature._handler_plan import HandlerPlan, ParamResolver, plan_handler
+from armature.datastructures import encode_header
 from armature.exceptions import HTTPException, problem_body
 from armature.middleware.base import Middleware, compose
 from armature.middleware.function import FunctionMiddleware
@@ -265,6 +268,7 @@ class App(Router):
                         ),
                         on_error=self.handle_exception,
                         resolvers=self.param_resolvers,
+                        app=self,
                     )
                 except (TypeError, ValueError) as exc:
                     raise RouteDefinitionError(f"{label}: {exc}") from exc
@@ -432,8 +436,7 @@ class App(Router):
             return
         handler = self._lookup_handler(exc)
         if handler is not None:
-            scope.setdefault("app", self)
-            result = handler(Request(scope, receive), exc)  # type: ignore[arg-type]
+            result = handler(Request(scope, receive, app=self), exc)  # type: ignore[arg-type]
             if inspect.isawaitable(result):
                 result = await result
             await result(scope, receive, send)
@@ -441,14 +444,12 @@ class App(Router):
         path = scope.get("path")
         if isinstance(exc, HTTPException):
             problem = exc.to_problem(instance=path)
-            request_id = scope.get("state", {}).get("request_id") if scope.get("state") else None
-            if request_id is not None:
-                problem.setdefault("request_id", request_id)
-            headers = [
-                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()
-            ]
-            import orjson
-
+            state = scope.get("state")
+            if state:
+                request_id = state.get("request_id")
+                if request_id is not None:
+                    problem.setdefault("request_id", request_id)
+            headers = [encode_header(k, v) for k, v in exc.headers.items()] if exc.headers else ()
             start, body = _problem_message(exc.status_code, orjson.dumps(problem), headers)
             await send(start)
             await send(body)

@@ -39,6 +39,10 @@ __all__ = [
 PROBLEM_JSON = b"application/problem+json"
 
 
+# PERF: reason phrases looked up once; HTTPStatus(code) costs an enum lookup on every error.
+_TITLES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def status_title(status_code: int) -> str:
     """Return the standard reason phrase for ``status_code`` (``"Error"`` when unknown).
 
@@ -48,10 +52,7 @@ def status_title(status_code: int) -> str:
     Returns:
         The IANA reason phrase, e.g. ``"Not Found"``.
     """
-    try:
-        return HTTPStatus(status_code).phrase
-    except ValueError:
-        return "Error"
+    return _TITLES.get(status_code, "Error")
 
 
 class HTTPException(Exception):
@@ -280,5 +281,6 @@ class RequestValidationError(_StatusError):
     def __init__(
         self, errors: Sequence[Mapping[str, Any]], detail: str = "Request validation failed"
     ) -> None:
-        super().__init__(detail, extensions={"errors": [dict(e) for e in errors]})
-        self.errors = self.extensions["errors"]
+        super().__init__(detail)
+        self.errors = errors if isinstance(errors, list) else list(errors)
+        self.extensions = {"errors": self.errors}

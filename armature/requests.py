@@ -105,6 +105,7 @@ class Request:
         scope: The ASGI http scope.
         receive: The ASGI receive callable.
         max_body_size: The body limit for :meth:`body`, :meth:`json` and :meth:`stream`.
+        app: The armature app serving the request (for :meth:`url_for`).
     """
 
     __slots__ = (
@@ -114,6 +115,7 @@ class Request:
         "_json",
         "_query",
         "_stream_consumed",
+        "app",
         "max_body_size",
         "receive",
         "scope",
@@ -124,8 +126,11 @@ class Request:
         scope: Scope,
         receive: Receive = _empty_receive,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        app: Any = None,
     ) -> None:
         self.scope = scope
+        # NOTE: not scope["app"]: when armature is mounted in another framework that key is theirs.
+        self.app = app
         self.receive = receive
         self.max_body_size = max_body_size
         self._headers: Headers | None = None
@@ -225,11 +230,6 @@ class Request:
         return State(data)
 
     @property
-    def app(self) -> Any:
-        """The armature application serving this request."""
-        return self.scope.get("app")
-
-    @property
     def content_type(self) -> str | None:
         """The ``Content-Type`` header, if any."""
         value = self.headers.get("content-type")
@@ -313,7 +313,9 @@ class Request:
         Returns:
             The URL including ``root_path``.
         """
-        path = self.scope["app"].url_path_for(name, **params)
+        if self.app is None:
+            raise RuntimeError("this request is not bound to an armature app")
+        path = self.app.url_path_for(name, **params)
         base = self.base_url.rstrip("/")
         return URL(base + path)
 

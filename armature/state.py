@@ -40,9 +40,12 @@ class AppState:
         snapshot: Mapping[str, Any] = self._snapshot
         return snapshot
 
-    @property
-    def version(self) -> int:
-        """A counter bumped on every published write."""
+    def revision(self) -> int:
+        """A counter bumped on every published write.
+
+        NOTE: a method, not a property, so a state key named ``version`` stays readable as
+        ``app.state.version``; keys named like the methods are read with ``app.state["get"]``.
+        """
         version: int = self._version
         return version
 
