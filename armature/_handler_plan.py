@@ -211,10 +211,13 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 def _body_errors(
     exc: ValidationError, prefix: tuple[str, ...], errors: list[dict[str, Any]] | None
 ) -> list[dict[str, Any]]:
+    converted = []
+    # PERF: one pass over the errors: detect malformed JSON and convert at the same time.
     for err in exc.errors(include_url=False, include_input=False):
         if err["type"] == "json_invalid":
             raise BadRequest(f"Malformed JSON: {err['msg']}")
-    return _add_errors(errors, _convert_errors(exc, prefix))
+        converted.append({"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]})
+    return _add_errors(errors, converted)
 
 
 def _to_response(result: Any, status: int) -> Response:

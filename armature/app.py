@@ -434,7 +434,8 @@ class App(Router):
         """
         if isinstance(exc, ClientDisconnect):
             return
-        handler = self._lookup_handler(exc)
+        # PERF: most apps register no handlers; skip the MRO walk entirely then.
+        handler = self._lookup_handler(exc) if self.exception_handlers else None
         if handler is not None:
             result = handler(Request(scope, receive, app=self), exc)  # type: ignore[arg-type]
             if inspect.isawaitable(result):
