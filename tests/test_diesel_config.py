@@ -257,13 +257,18 @@ def test_from_env_cross_field_error_names_the_variables() -> None:
 
 
 def test_error_hierarchy_maps_availability_to_503() -> None:
-    unavailable = DatabaseUnavailable("database down")
-    timeout = PoolTimeout("pool exhausted")
+    unavailable = DatabaseUnavailable("could not connect to db.internal:5432: refused")
+    timeout = PoolTimeout("no connection within 0.2s")
     for exc, retry in ((unavailable, "5"), (timeout, "1")):
         assert isinstance(exc, DieselError)
         assert isinstance(exc, ServiceUnavailable)
         assert exc.status_code == 503
         assert exc.headers["Retry-After"] == retry
-        assert exc.to_problem()["status"] == 503
-        assert exc.to_problem()["detail"] == exc.message
+        problem = exc.to_problem()
+        assert problem["status"] == 503
+        # The full reason is for logs; clients get a generic detail without host names.
+        assert str(exc) == exc.message
+        assert problem["detail"] == exc.public_detail
+        assert "db.internal" not in problem["detail"]
     assert DatabaseUnavailable("x", retry_after=30).headers == {"Retry-After": "30"}
+    assert DatabaseUnavailable("x", detail="maintenance").to_problem()["detail"] == "maintenance"

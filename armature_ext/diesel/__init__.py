@@ -1,9 +1,12 @@
 """diesel: a thin, typed layer over asyncpg, psycopg 3 and aiosqlite connection pools.
 
-Install with ``pip install armature[diesel]``. See ``docs/diesel.md``.
+Install with ``pip install armature[diesel]``; see ``docs/diesel.md``. One placeholder style
+(``$1``, ``$2``...) on every backend, rows as dicts, transactions with savepoints, typed errors
+that render as ``503`` when the database is unavailable. asyncio only.
 """
 
 from armature_ext.diesel.config import DatabaseConfig
+from armature_ext.diesel.connection import ISOLATION_LEVELS, Connection, Isolation, Row, Transaction
 from armature_ext.diesel.errors import (
     ConfigError,
     DatabaseUnavailable,
@@ -16,17 +19,26 @@ from armature_ext.diesel.errors import (
     SerializationFailure,
     TransactionError,
 )
+from armature_ext.diesel.pool import Pool, PoolStatus, create_pool
 
 __all__ = [
+    "ISOLATION_LEVELS",
     "ConfigError",
+    "Connection",
     "DatabaseConfig",
     "DatabaseUnavailable",
     "DieselError",
     "IntegrityError",
+    "Isolation",
     "ParameterError",
+    "Pool",
     "PoolClosed",
+    "PoolStatus",
     "PoolTimeout",
     "QueryError",
+    "Row",
     "SerializationFailure",
+    "Transaction",
     "TransactionError",
+    "create_pool",
 ]

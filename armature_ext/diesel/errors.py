@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from armature.exceptions import ServiceUnavailable
+from armature.exceptions import HTTPException, ServiceUnavailable
 
 __all__ = [
     "ConfigError",
@@ -75,15 +75,28 @@ class SerializationFailure(QueryError):
 
 
 class _Unavailable(DieselError, ServiceUnavailable):
-    """Shared constructor for the errors that render as ``503 Service Unavailable``."""
+    """Shared constructor for the errors that render as ``503 Service Unavailable``.
+
+    ``str(exc)`` / :attr:`message` carry the full reason for logs; the HTTP ``detail`` is the
+    generic :attr:`public_detail`, so host names and driver messages never reach clients.
+    """
 
     retry_after: ClassVar[int] = 1
+    public_detail: ClassVar[str] = "The service is temporarily unavailable."
 
     def __init__(
-        self, message: str, *, sqlstate: str | None = None, retry_after: int | None = None
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        retry_after: int | None = None,
+        detail: str | None = None,
     ) -> None:
         seconds = self.retry_after if retry_after is None else retry_after
-        ServiceUnavailable.__init__(self, None, message, {"Retry-After": str(seconds)})
+        HTTPException.__init__(
+            self, 503, detail or self.public_detail, {"Retry-After": str(seconds)}
+        )
+        self.args = (message,)
         self.message = message
         self.sqlstate = sqlstate
 
@@ -91,15 +104,17 @@ class _Unavailable(DieselError, ServiceUnavailable):
 class DatabaseUnavailable(_Unavailable):
     """The database cannot be reached: connection refused, lost, or rejected at startup.
 
-    Renders as ``503`` with ``Retry-After: 5``.
+    Renders as ``503`` with ``Retry-After: 5`` and a generic ``detail``.
 
     Args:
-        message: What failed, without credentials.
+        message: What failed, without credentials (``str(exc)``, for logs).
         sqlstate: The SQLSTATE when the server reported one (``57P01`` admin shutdown, ...).
         retry_after: Overrides the ``Retry-After`` seconds.
+        detail: Overrides the client-facing problem ``detail``.
     """
 
     retry_after: ClassVar[int] = 5
+    public_detail: ClassVar[str] = "The database is temporarily unavailable."
 
 
 class PoolClosed(DatabaseUnavailable):
@@ -111,12 +126,14 @@ class PoolClosed(DatabaseUnavailable):
 class PoolTimeout(_Unavailable):
     """No connection became free within the acquire timeout (the pool is exhausted).
 
-    Renders as ``503`` with ``Retry-After: 1``.
+    Renders as ``503`` with ``Retry-After: 1`` and a generic ``detail``.
 
     Args:
-        message: The timeout and pool that were involved.
+        message: The timeout and pool that were involved (``str(exc)``, for logs).
         sqlstate: Always ``None``.
         retry_after: Overrides the ``Retry-After`` seconds.
+        detail: Overrides the client-facing problem ``detail``.
     """
 
     retry_after: ClassVar[int] = 1
+    public_detail: ClassVar[str] = "All database connections are busy; retry shortly."
