@@ -16,7 +16,7 @@ from _services import ensure_postgres
 
 from armature_ext.diesel import DatabaseConfig, Pool
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["asyncpg", "sqlite"]
 PG_BACKENDS = ["asyncpg", "psycopg"]
 
 

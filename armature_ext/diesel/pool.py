@@ -78,6 +78,10 @@ class PoolStatus:
 
 def _make_driver(config: DatabaseConfig) -> Driver:
     # NOTE: imported lazily so that an app on SQLite does not need asyncpg or psycopg installed.
+    if config.backend == "asyncpg":
+        from armature_ext.diesel._asyncpg import AsyncpgDriver
+
+        return AsyncpgDriver(config)
     if config.backend != "sqlite":
         raise NotImplementedError(f"the {config.backend} backend is not implemented yet")
     from armature_ext.diesel._sqlite import SqliteDriver
