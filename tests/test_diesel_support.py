@@ -16,7 +16,7 @@ from _services import ensure_postgres
 
 from armature_ext.diesel import DatabaseConfig, Pool
 
-BACKENDS = ["asyncpg", "sqlite"]
+BACKENDS = ["asyncpg", "psycopg", "sqlite"]
 PG_BACKENDS = ["asyncpg", "psycopg"]
 
 

@@ -82,8 +82,10 @@ def _make_driver(config: DatabaseConfig) -> Driver:
         from armature_ext.diesel._asyncpg import AsyncpgDriver
 
         return AsyncpgDriver(config)
-    if config.backend != "sqlite":
-        raise NotImplementedError(f"the {config.backend} backend is not implemented yet")
+    if config.backend == "psycopg":
+        from armature_ext.diesel._psycopg import PsycopgDriver
+
+        return PsycopgDriver(config)
     from armature_ext.diesel._sqlite import SqliteDriver
 
     return SqliteDriver(config)
