@@ -557,3 +557,16 @@ def test_relative_time_formatting() -> None:
     assert fr.format_relative(now - dt.timedelta(days=1), now) == "il y a 1 jour"
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=10, minutes=1)
     assert en.format_relative(future) == "in 1 week"
+
+
+def test_direction_and_language_name() -> None:
+    i18n = I18n("en")
+    assert [i18n.translator(x).direction for x in ("en", "fr", "ar", "he", "ja")] == [
+        "ltr",
+        "ltr",
+        "rtl",
+        "rtl",
+        "ltr",
+    ]
+    assert i18n.translator("fr").language_name == "français"
+    assert i18n.translator("ru").language_name == "русский"

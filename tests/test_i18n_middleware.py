@@ -52,6 +52,7 @@ def echo_app(*extra_headers: tuple[bytes, bytes]) -> Any:
             "path": scope["path"],
             "root_path": scope["root_path"],
             "raw_path": scope.get("raw_path", b"").decode(),
+            "prefix": state["locale_prefix"],
         }
         await send(
             {
@@ -83,6 +84,7 @@ async def test_state_context_and_headers(i18n: I18n) -> None:
         "path": "/",
         "root_path": "",
         "raw_path": "/",
+        "prefix": None,
     }
     assert r.headers["content-language"] == "fr"
     assert r.headers.get_list("vary") == ["Accept-Language, Cookie"]
@@ -152,6 +154,7 @@ async def test_path_prefix_moves_into_root_path(i18n: I18n) -> None:
             "/fr-CA",
         )
         assert body["raw_path"] == "/fr-CA/items/3"
+        assert body["prefix"] == "/fr-CA"
         body = (await c.get("/french/items")).json()
         assert (body["locale"], body["root_path"]) == ("en", "")
     async with client(I18nMiddleware(echo_app(), i18n=i18n), root_path="/api") as c:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Final
+from typing import Final, Literal
 
 from babel.core import Locale
 
@@ -21,6 +21,7 @@ __all__ = [
     "Message",
     "PluralRule",
     "Report",
+    "ReportKind",
     "Template",
     "TemplateSyntaxError",
     "as_count",
@@ -32,8 +33,9 @@ PLURAL_CATEGORIES: Final = ("zero", "one", "two", "few", "many", "other")
 _CONVERSIONS: Final = frozenset({"s", "r"})
 _PARSER: Final = string.Formatter()
 
-#: ``report(kind, detail)`` is called by ``render`` for each problem it works around.
-Report = Callable[[str, str], None]
+#: ``report(key, kind, detail)`` is called by ``render`` for each problem it works around.
+ReportKind = Literal["placeholder", "format"]
+Report = Callable[[str, ReportKind, str], None]
 #: Formats a number for display (the translator's locale-aware ``format_decimal``).
 NumberFormatter = Callable[[int | float | Decimal], str]
 
@@ -119,6 +121,7 @@ class Template:
         params: Mapping[str, object],
         number: NumberFormatter | None,
         report: Report,
+        key: str,
     ) -> str:
         """Substitute ``params`` into the template.
 
@@ -126,9 +129,11 @@ class Template:
             params: Values for the placeholders; extra values are ignored.
             number: Formats ``int``/``float``/``Decimal`` values that have no format spec or
                 conversion (locale-aware digits and grouping); ``None`` uses ``str()``.
-            report: Called as ``report("placeholder", name)`` for a missing value and
-                ``report("format", name)`` for a value its format spec rejects; the placeholder
-                is then left as written (or the value shown with ``str()``) instead of raising.
+            report: Called as ``report(key, "placeholder", name)`` for a missing value and
+                ``report(key, "format", name)`` for a value its format spec rejects; the
+                placeholder is then left as written (or the value shown with ``str()``) instead
+                of raising.
+            key: The message key, passed on to ``report``.
 
         Returns:
             The rendered text.
@@ -143,19 +148,24 @@ class Template:
             try:
                 value = params[part.name]
             except KeyError:
-                report("placeholder", part.name)
+                report(key, "placeholder", part.name)
                 out.append(part.text)
                 continue
-            out.append(_format_value(value, part, number, report))
+            out.append(_format_value(value, part, number, report, key))
         return "".join(out)
 
 
 def _format_value(
-    value: object, field: _Field, number: NumberFormatter | None, report: Report
+    value: object, field: _Field, number: NumberFormatter | None, report: Report, key: str
 ) -> str:
     if field.conversion is None and not field.spec:
-        if number is not None and type(value) in (int, float, Decimal):
-            return number(value)  # type: ignore[arg-type]
+        # NOTE: bool is an int but reads better as True/False than as 1/0.
+        if (
+            number is not None
+            and isinstance(value, int | float | Decimal)
+            and type(value) is not bool
+        ):
+            return number(value)
         return value if type(value) is str else str(value)
     if field.conversion == "r":
         value = repr(value)
@@ -164,7 +174,7 @@ def _format_value(
     try:
         return format(value, field.spec)
     except (ValueError, TypeError):
-        report("format", field.name)
+        report(key, "format", field.name)
         return str(value)
 
 
@@ -177,9 +187,7 @@ def as_count(value: object) -> int | float | Decimal | None:
     Returns:
         The number, or ``None``.
     """
-    if type(value) in (int, float, Decimal):
-        return value  # type: ignore[return-value]
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+    if isinstance(value, int | float | Decimal) and type(value) is not bool:
         return value
     return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
 from armature.types import ASGIApp, Message, Receive, Scope, Send
@@ -245,8 +245,9 @@ def strip_prefix(scope: Scope, prefix: str) -> Scope:
 class I18nMiddleware:
     """Pure ASGI middleware: negotiates the locale and binds a :class:`Translator` per request.
 
-    For ``http`` and ``websocket`` scopes it stores ``locale`` (the tag) and ``t`` (the
-    translator) in ``scope["state"]`` (``request.state.locale``, ``request.state.t``), makes
+    For ``http`` and ``websocket`` scopes it stores ``locale`` (the tag), ``t`` (the
+    translator) and ``locale_prefix`` (the ``/fr`` path prefix that was stripped, or ``None``)
+    in ``scope["state"]`` (``request.state.locale``, ``request.state.t``...), makes
     them current for :func:`t`/:func:`get_locale` during the request, strips a ``/<locale>``
     path prefix for routing, and on HTTP responses sets ``Content-Language`` (unless the app
     did) and merges ``Vary: Accept-Language`` (and ``Cookie`` with cookie negotiation).
@@ -319,6 +320,7 @@ class I18nMiddleware:
             state = scope["state"] = {}
         state["locale"] = chosen.locale
         state["t"] = translator
+        state["locale_prefix"] = chosen.prefix
         token = _current.set(translator)
         try:
             if kind == "http" and (self._content_language is not None or self._vary):
@@ -341,28 +343,42 @@ class I18nMiddleware:
 
 
 def _add_headers(message: Message, language: bytes | None, vary: tuple[str, ...]) -> Message:
-    headers: list[tuple[bytes, bytes]] = []
-    vary_values: list[str] = []
+    headers: list[Any] = []
+    vary_values: list[str] | None = None
     has_language = False
-    for name, value in message.get("headers") or ():
-        lower = bytes(name).lower()
-        if lower == b"vary":
-            vary_values.append(bytes(value).decode("latin-1"))
+    for pair in message.get("headers") or ():
+        lower = pair[0].lower()
+        if lower == b"vary" and vary:
+            if vary_values is None:
+                vary_values = []
+            vary_values.append(bytes(pair[1]).decode("latin-1"))
             continue
         if lower == b"content-language":
             has_language = True
-        headers.append((name, value))
+        headers.append(pair)
     if language is not None and not has_language:
         headers.append((b"content-language", language))
-    if vary or vary_values:
-        headers.append((b"vary", _merge_vary(vary_values, vary).encode("latin-1")))
+    if vary:
+        # PERF: the usual case (the app set no Vary) reuses the pre-encoded value.
+        value = _merge_vary(vary_values, vary) if vary_values else _vary_value(vary)
+        headers.append((b"vary", value))
     return {**message, "headers": headers}
 
 
-def _merge_vary(values: list[str], add: tuple[str, ...]) -> str:
+_VARY_CACHE: dict[tuple[str, ...], bytes] = {}
+
+
+def _vary_value(tokens: tuple[str, ...]) -> bytes:
+    value = _VARY_CACHE.get(tokens)
+    if value is None:
+        value = _VARY_CACHE[tokens] = ", ".join(tokens).encode("latin-1")
+    return value
+
+
+def _merge_vary(values: list[str], add: tuple[str, ...]) -> bytes:
     tokens = [token.strip() for value in values for token in value.split(",") if token.strip()]
     if "*" in tokens:
-        return "*"
+        return b"*"
     seen = {token.lower() for token in tokens}
     tokens.extend(token for token in add if token.lower() not in seen)
-    return ", ".join(tokens)
+    return ", ".join(tokens).encode("latin-1")

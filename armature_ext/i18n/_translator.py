@@ -200,6 +200,11 @@ class I18n:
         Returns:
             The translator.
         """
+        if locale is not None:
+            # PERF: the middleware passes canonical tags, which hit the cache without parsing.
+            cached = self._translators.get(locale)
+            if cached is not None:
+                return cached
         tag = self.default_locale if locale is None else normalize_tag(locale)
         if tag is None:
             tag = self.default_locale
@@ -252,7 +257,10 @@ class Translator:
     def __init__(self, i18n: I18n, locale: str) -> None:
         self._i18n = i18n
         self.locale: str = locale
-        self.babel_locale: Locale = babel_locale(locale) or babel_locale(i18n.default_locale)  # type: ignore[assignment]
+        data = babel_locale(locale) or babel_locale(i18n.default_locale)
+        if data is None:  # pragma: no cover - I18n checks its default locale
+            raise CatalogError(f"unknown locale {locale!r}")
+        self.babel_locale: Locale = data
         catalogs = i18n.catalogs
         own = [catalogs[t] for t in truncations(locale) if t in catalogs]
         chain = list(own)
@@ -358,6 +366,16 @@ class Translator:
         """
         return any(key in messages for messages in self._chain[: self._own])
 
+    @property
+    def direction(self) -> Literal["ltr", "rtl"]:
+        """The script direction, for ``<html dir="...">`` (``"rtl"`` for ar, he, fa...)."""
+        return "rtl" if self.babel_locale.character_order == "right-to-left" else "ltr"
+
+    @property
+    def language_name(self) -> str:
+        """The locale's name in its own language (``"français"``), for language pickers."""
+        return str(self.babel_locale.get_display_name(self.babel_locale) or self.locale)
+
     def plural_category(self, n: Number) -> str:
         """The CLDR plural category of ``n`` in this locale.
 
@@ -386,7 +404,7 @@ class Translator:
             # PERF: the common case, no plural and often no placeholders at all.
             if not message.names:
                 return message.text
-            return message.render(params, self._number_formatter(), self._reporter(key))
+            return message.render(params, self._number_formatter(), self._report, key)
         assert not isinstance(message, Template)
         count = as_count(params.get("count") if n is None else n)
         if count is None:
@@ -394,7 +412,7 @@ class Translator:
             template = message.default
         else:
             template = message.select(count)
-        return template.render(params, self._number_formatter(), self._reporter(key))
+        return template.render(params, self._number_formatter(), self._report, key)
 
     def _fallback(self, key: str, text: str, params: Mapping[str, object]) -> str:
         if not params or "{" not in text:
@@ -403,13 +421,7 @@ class Translator:
             template = Template(text)
         except TemplateSyntaxError:
             return text
-        return template.render(params, self._number_formatter(), self._reporter(key))
-
-    def _reporter(self, key: str) -> Callable[[str, str], None]:
-        def report(kind: str, detail: str) -> None:
-            self._report(key, kind, detail)  # type: ignore[arg-type]
-
-        return report
+        return template.render(params, self._number_formatter(), self._report, key)
 
     def _report(self, key: str, kind: MissingKind, detail: str | None) -> None:
         shown = key.replace(CONTEXT_SEPARATOR, " | ")
