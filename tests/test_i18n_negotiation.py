@@ -306,6 +306,10 @@ def test_query_and_cookie_values_are_looked_up() -> None:
         cookie = [(b"cookie", b"locale=" + value)]
         assert negotiator.negotiate(scope(headers=cookie)).locale == expected
     assert negotiator.negotiate(scope(query=b"lang=fr%2DCA")).locale == "fr-CA"
+    many = b"&".join(b"p%d=%d" % (i, i) for i in range(5000)) + b"&lang=ru"
+    assert negotiator.negotiate(scope(query=many)).locale == "ru"
+    assert negotiator.negotiate(scope(query=b"lang=%ZZ&lang=ru")).locale == "en"
+    assert negotiator.negotiate(scope(query=b"xlang=ru&l%61ng=fr")).locale == "fr"
 
 
 def test_repeated_headers_are_combined() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from armature.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -200,9 +200,11 @@ class LocaleNegotiator:
         # PERF: most requests have no locale parameter; skip parsing unless its name occurs.
         if self._query_needle not in query:
             return None
-        for name, value in parse_qsl(query.decode("latin-1"), max_num_fields=100):
-            if name == self._query:
-                return self.match(value)
+        name = self._query
+        for part in query.split(b"&"):
+            key, eq, value = part.partition(b"=")
+            if eq and unquote_plus(key.decode("latin-1")) == name:
+                return self.match(unquote_plus(value.decode("latin-1")))
         return None
 
     def _from_cookie(self, header: str) -> str | None:
