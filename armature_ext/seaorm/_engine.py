@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from armature_ext.diesel.config import DatabaseConfig
 
-__all__ = ["DatabaseSource", "build_engine", "resolve_config"]
+__all__ = [
+    "DatabaseSource",
+    "build_engine",
+    "engine_url",
+    "install_sqlite_hooks",
+    "resolve_config",
+]
 
 DatabaseSource = DatabaseConfig | str | URL
 """What ``Database(...)`` accepts: a ``DatabaseConfig``, or a URL (string or SQLAlchemy URL)."""
@@ -79,20 +85,26 @@ def _engine_options(config: DatabaseConfig) -> dict[str, Any]:
     return options
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def install_sqlite_hooks(engine: AsyncEngine, *, foreign_keys: bool = True) -> None:
     """Make SQLite transactional the way SQLAlchemy expects (SAVEPOINT works) and enforce FKs.
 
     The sqlite3 module's legacy transaction handling does not emit ``BEGIN`` before SAVEPOINT and
     commits implicitly around DDL; SQLAlchemy's documented fix is to disable it on connect and emit
     ``BEGIN`` from the ``begin`` event.
+
+    Args:
+        engine: An engine on a SQLite database.
+        foreign_keys: Turn on ``PRAGMA foreign_keys`` (migrations leave it off: batch table
+            rebuilds must not cascade).
     """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        if foreign_keys:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -119,5 +131,5 @@ def build_engine(
     options.update(overrides)
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
-        _install_sqlite_hooks(engine)
+        install_sqlite_hooks(engine)
     return engine
