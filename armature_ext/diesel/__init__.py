@@ -20,6 +20,7 @@ from armature_ext.diesel.errors import (
     TransactionError,
 )
 from armature_ext.diesel.pool import Pool, PoolStatus, create_pool
+from armature_ext.diesel.retry import retry_serializable
 
 __all__ = [
     "ISOLATION_LEVELS",
@@ -41,4 +42,5 @@ __all__ = [
     "Transaction",
     "TransactionError",
     "create_pool",
+    "retry_serializable",
 ]
