@@ -465,3 +465,18 @@ def test_size_report() -> None:
     empty = size_report({})
     assert (empty.toon_chars, empty.json_chars) == (0, 2)
     assert size_report(decimal.Decimal("1.5")).json_chars == 3
+
+
+def test_benchmark_script_runs_and_checks_round_trips() -> None:
+    """loadtests/bench_toon.py works (tiny settings; speed is never asserted here)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "loadtests" / "bench_toon.py"
+    args = ["--repeat", "1", "--min-time", "0.001", "--rows", "20"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, check=True
+    )
+    assert "table (20 rows)" in done.stdout
+    assert "nested document" in done.stdout
+    assert done.stdout.count("x\n") == 4  # four ratio rows

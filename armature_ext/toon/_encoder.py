@@ -53,7 +53,10 @@ def encode(
         raise ValueError(f"delimiter must be one of ',', '\\t' or '|', got {delimiter!r}")
     if type(indent) is not int or indent < 1:
         raise ValueError(f"indent must be a positive int, got {indent!r}")
-    return _Encoder(indent, delimiter).root(normalize(value, default))
+    try:
+        return _Encoder(indent, delimiter).root(normalize(value, default))
+    except RecursionError:
+        raise ToonEncodeError("value is nested too deeply to encode") from None
 
 
 def quote(text: str) -> str:
@@ -231,24 +234,20 @@ class _Encoder:
         prim = self.prim
         join = self.delim.join
         append = self.lines.append
-        if all(sub is None for _, sub in shape):
+        if entry_keys is None and all(sub is None for _, sub in shape):
+            # PERF: flat rows (the common case) skip the recursive walk and the key column.
             names = [name for name, _ in shape]
-            # PERF: flat rows (the common case) skip the recursive walk.
-            cells_of: Callable[[dict[str, Any]], list[str]] = lambda o: [prim(o[n]) for n in names]  # noqa: E731
-        else:
-
-            def cells_of(o: dict[str, Any]) -> list[str]:
-                out: list[str] = []
-                _flatten(o, shape, prim, out)
-                return out
-
-        if entry_keys is None:
             for o in objs:
-                append(pad + join(cells_of(o)))
-        else:
-            key = self.key
-            for ek, o in zip(entry_keys, objs, strict=True):
-                append(f"{pad}{key(ek)}: {join(cells_of(o))}")
+                append(pad + join([prim(o[n]) for n in names]))
+            return
+        key = self.key
+        for i, o in enumerate(objs):
+            cells: list[str] = []
+            _flatten(o, shape, prim, cells)
+            if entry_keys is None:
+                append(pad + join(cells))
+            else:
+                append(f"{pad}{key(entry_keys[i])}: {join(cells)}")
 
 
 def _flatten(

@@ -11,7 +11,6 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import math
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +23,7 @@ Default = Callable[[Any], Any]
 """A fallback hook, like ``json.dumps(default=...)``: returns a JSON-model value or raises."""
 
 _MAX_DEPTH = 2000
+_TRACK_FROM = 64
 
 
 def normalize(value: Any, default: Default | None) -> Any:
@@ -47,20 +47,20 @@ class _Normalizer:
 
     def __init__(self, default: Default | None) -> None:
         self.default = default
-        # NOTE: ids of the containers on the current path, to report cycles instead of
-        # recursing until RecursionError.
+        # NOTE: ids of the containers on the current path below _TRACK_FROM, to report a
+        # cycle as such (a cycle always gets that deep) without paying for it on every dict.
         self.active: set[int] = set()
 
     def run(self, value: Any, depth: int) -> Any:
         t = type(value)
-        if t is str or t is int or t is bool or value is None:
-            return value
-        if t is float:
-            return value if math.isfinite(value) else None
         if t is dict:
             return self._dict(value, depth)
         if t is list:
             return self._list(value, depth)
+        if t is str or t is int or t is bool or value is None:
+            return value
+        if t is float:
+            return value if value - value == 0.0 else None  # NaN/inf -> null (§3)
         return self._other(value, depth)
 
     def _enter(self, value: Any, depth: int) -> int:
@@ -73,37 +73,60 @@ class _Normalizer:
         return ident
 
     def _dict(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
-        ident = self._enter(value, depth)
-        run = self.run
-        out: dict[str, Any] | None = None
-        # PERF: only rebuild the dict when a key or value actually changes.
-        for i, (k, v) in enumerate(value.items()):
-            key = k if type(k) is str else _key(k)
-            nv = run(v, depth + 1)
-            if out is None and (nv is not v or key is not k or type(value) is not dict):
+        ident = self._enter(value, depth) if depth > _TRACK_FROM else 0
+        out: dict[str, Any] | None = None if type(value) is dict else {}
+        depth += 1
+        # PERF: values are checked inline and the dict is only rebuilt when something changes.
+        for k, v in value.items():
+            t = type(v)
+            if t is str or t is int or t is bool or v is None:
+                nv = v
+            elif t is dict:
+                nv = self._dict(v, depth)
+            elif t is list:
+                nv = self._list(v, depth)
+            elif t is float:
+                nv = v if v - v == 0.0 else None
+            else:
+                nv = self._other(v, depth)
+            if out is None:
+                if nv is v and type(k) is str:
+                    continue
                 out = {}
-                for j, (k2, v2) in enumerate(value.items()):
-                    if j == i:
+                for k2, v2 in value.items():
+                    if k2 is k:
                         break
                     out[k2] = v2
-            if out is not None:
-                out[key] = nv
-        self.active.discard(ident)
-        if out is None:
-            return value if type(value) is dict else dict(value)
-        return out
+            out[k if type(k) is str else _key(k)] = nv
+        if ident:
+            self.active.discard(ident)
+        return value if out is None else out  # type: ignore[return-value]
 
     def _list(self, value: list[Any], depth: int) -> list[Any]:
-        ident = self._enter(value, depth)
-        run = self.run
+        ident = self._enter(value, depth) if depth > _TRACK_FROM else 0
         out: list[Any] | None = None
-        for i, v in enumerate(value):
-            nv = run(v, depth + 1)
-            if out is None and nv is not v:
+        depth += 1
+        i = 0
+        for v in value:
+            t = type(v)
+            if t is str or t is int or t is bool or v is None:
+                nv = v
+            elif t is dict:
+                nv = self._dict(v, depth)
+            elif t is list:
+                nv = self._list(v, depth)
+            elif t is float:
+                nv = v if v - v == 0.0 else None
+            else:
+                nv = self._other(v, depth)
+            if out is None:
+                if nv is v:
+                    i += 1
+                    continue
                 out = value[:i]
-            if out is not None:
-                out.append(nv)
-        self.active.discard(ident)
+            out.append(nv)
+        if ident:
+            self.active.discard(ident)
         return value if out is None else out
 
     def _seq(self, value: Any, depth: int) -> list[Any]:
@@ -123,7 +146,7 @@ class _Normalizer:
             return int(value)
         if isinstance(value, float):
             f = float(value)
-            return f if math.isfinite(f) else None
+            return f if f - f == 0.0 else None
         if isinstance(value, decimal.Decimal):
             # NOTE: kept as Decimal so the encoder can print its exact digits (see _numbers).
             return value if value.is_finite() else None

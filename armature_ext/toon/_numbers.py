@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import decimal
-import math
 import re
 
-__all__ = ["NUMBER_RE", "format_decimal", "format_float", "format_int"]
+__all__ = ["NUMBER_RE", "format_decimal", "format_float"]
 
 # §4: a token is a number iff it matches this (ASCII digits, no forbidden leading zeros).
 # Group 1/2 (fraction/exponent) are captured so ``m.lastindex is None`` means "integer".
@@ -14,18 +13,6 @@ NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 _LOW = 1e-6
 _HIGH = 1e21
-
-
-def format_int(value: int) -> str:
-    """Return the canonical text of an ``int`` (any size within the interpreter's str limit).
-
-    Args:
-        value: The integer.
-
-    Returns:
-        Its decimal digits (Python ints are exact, so no exponent form is needed).
-    """
-    return str(value)
 
 
 def format_float(value: float) -> str:
@@ -43,17 +30,18 @@ def format_float(value: float) -> str:
     """
     if value == 0.0:
         return "0"  # NOTE: also maps -0.0 to 0 (§2).
-    if not math.isfinite(value):
-        return "null"
+    if value - value != 0.0:
+        return "null"  # NaN and +-inf (§3)
+    text = repr(value)  # the shortest digits that round-trip
+    if "e" not in text:
+        # PERF: repr is plain and canonical for 1e-4 <= |x| < 1e16, except a trailing ".0".
+        return text[:-2] if text.endswith(".0") else text
     if value.is_integer() and -_HIGH < value < _HIGH:
         # NOTE: the exact integer digits, not the shortest repr digits padded with zeros:
         # 3.383314384494573e16 must print as 33833143844945728 (its exact value), because
         # Python decoders read integer tokens as exact ints (JS decoders get the same double).
         return str(int(value))
-    text = repr(value)
-    mantissa, sep, exp_text = text.partition("e")
-    if not sep:
-        return text  # repr uses plain notation for 1e-4 <= |x| < 1e16: already canonical.
+    mantissa, _, exp_text = text.partition("e")
     exponent = int(exp_text)
     neg = mantissa.startswith("-")
     if neg:
