@@ -1,0 +1,1 @@
+"""An in-process OpenSearch stand-in for tests, validated against the official API specification."""
