@@ -570,3 +570,14 @@ def test_direction_and_language_name() -> None:
     ]
     assert i18n.translator("fr").language_name == "français"
     assert i18n.translator("ru").language_name == "русский"
+
+
+def test_lc_messages_layout_prefers_mo_and_honours_domain(tmp_path: Path) -> None:
+    source = LOCALES / "ru" / "LC_MESSAGES" / "messages.po"
+    messages = tmp_path / "ru" / "LC_MESSAGES"
+    messages.mkdir(parents=True)
+    _write_mo(source, messages / "shop.mo", "ru")
+    (messages / "shop.po").write_text('msgid "greeting"\nmsgstr "stale"\n', "utf-8")
+    assert I18n("en", directory=tmp_path).locales == ("en",)  # no "messages" domain here
+    i18n = I18n("en", directory=tmp_path, domain="shop")
+    assert i18n.translator("ru").t("greeting", name="A") == "Привет, A!"

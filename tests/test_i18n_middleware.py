@@ -338,3 +338,14 @@ async def test_with_armature_app(i18n: I18n) -> None:
         assert r.status_code == 404 and r.headers["content-language"] == "en"
         r = await c.get("/", headers=[(b"accept-language", b"\xff;q=\xfe" * 5000)])
         assert r.status_code == 200 and r.json()["locale"] == "en"
+
+
+def test_with_the_sync_test_client(i18n: I18n) -> None:
+    from armature.testing import TestClient
+
+    with TestClient(make_app(i18n)) as c:
+        r = c.get("/ru/items/21")
+        assert (r.text, r.headers["content-language"]) == ("21 items", "ru")
+        c.cookies.set("locale", "fr")
+        assert c.get("/items/2").text == "2 articles"
+        assert c.get("/items/2?lang=en").text == "2 items"
