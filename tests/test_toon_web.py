@@ -314,3 +314,54 @@ def test_codec_imports_without_armature_web() -> None:
         "assert 'pydantic' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- the example app -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_example_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from examples import toon_app
+
+    monkeypatch.setattr(toon_app, "CATALOGUE", list(toon_app.CATALOGUE))
+    async with AsyncTestClient(toon_app.app) as c:
+        as_json = await c.get("/products")
+        as_toon = await c.get("/products", headers={"accept": "application/toon, */*;q=0.1"})
+        refused = await c.get("/products", headers={"accept": "text/html"})
+        created = await c.post(
+            "/products",
+            content="[1]{sku,name,price}:\n  C3,Cable,4.5",
+            headers={"content-type": "application/toon", "accept": "application/toon"},
+        )
+        malformed = await c.post(
+            "/products",
+            content="[2]{sku,name,price}:\n  C3,Cable,4.5",
+            headers={"content-type": "application/toon"},
+        )
+        invalid = await c.post(
+            "/products",
+            content="[1]{sku,name,price}:\n  C4,Plug,-1",
+            headers={"content-type": "application/toon"},
+        )
+        size = await c.get("/products/size")
+    assert as_json.headers["content-type"] == "application/json"
+    assert as_json.json()["count"] == 2
+    assert as_toon.headers["content-type"] == "application/toon"
+    assert as_toon.text == (
+        "count: 2\n"
+        "products[2]{sku,name,price,tags}:\n"
+        "  A1,Widget,9.99,tools\n"
+        '  B2,"Gadget, deluxe",14.5,gifts new'
+    )
+    assert decode(as_toon.text) == as_json.json()
+    assert refused.status_code == 406
+    assert created.status_code == 201
+    assert decode(created.text) == {"added": ["C3"]}
+    assert [p.sku for p in toon_app.CATALOGUE] == ["A1", "B2", "C3"]
+    assert malformed.status_code == 400
+    assert (malformed.json()["line"], malformed.json()["column"]) == (1, 1)
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["loc"] == ["body", 0, "price"]
+    report = size.json()
+    assert report["toon_chars"] < report["json_chars"]
+    assert report["tokens_are_estimates"] is True
