@@ -404,6 +404,9 @@ def test_non_strict_leniencies() -> None:
     # Over-indented stray lines are skipped; depth jumps are accepted.
     assert decode("a: 1\n    b: 2\nc: 3", strict=False) == {"a": 1, "c": 3}
     assert decode("a:\n      b: 1", strict=False) == {"a": {"b": 1}}
+    # A keyless header outside the root reads as a literal key, like any malformed header.
+    assert decode("a: 1\n[2]: x,y", strict=False) == {"a": 1, "[2]": "x,y"}
+    assert decode("items[1]:\n  - [1]{x}:", strict=False) == {"items": [{"[1]{x}": {}}]}
     # Trailing content after a root array is ignored.
     assert decode("[1]: x\ny: 2", strict=False) == ["x"]
     # Raw control characters inside quotes are accepted.

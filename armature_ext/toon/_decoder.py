@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from ._errors import ToonDecodeError
-from ._header import Fields, Header, KeyValue, classify, leaf_count, split_key
+from ._header import Fields, Header, KeyValue, classify, fallthrough, leaf_count, split_key
 from ._scanner import (
     Line,
     LocalError,
@@ -164,7 +164,10 @@ class _Parser:
             if kind.key is None:
                 if self.strict:
                     self.fail("a keyless array header is only valid at the root", line, base)
-                kind = KeyValue(s[: s.index(":")].strip(" "), kind.rest, kind.rest_col)
+                try:
+                    kind = fallthrough(s)  # non-strict: a literal key, e.g. "[2]"
+                except LocalError as exc:
+                    self.local(exc, line, base)
             else:
                 self.put(obj, kind.key, self.header_value(kind, line, base, depth), line, base)
                 return

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ._scanner import LocalError, find_unquoted, parse_quoted
 
-__all__ = ["Header", "HeaderSyntax", "KeyValue", "classify", "leaf_count", "split_key"]
+__all__ = [
+    "Header",
+    "HeaderSyntax",
+    "KeyValue",
+    "classify",
+    "fallthrough",
+    "leaf_count",
+    "split_key",
+]
 
 # A parsed field list: (name, nested fields or None for a leaf), in header order.
 Fields = list[tuple[str, "Fields | None"]]
@@ -66,7 +74,7 @@ def classify(s: str, strict: bool) -> Header | KeyValue | None:
             except HeaderSyntax:
                 if strict:
                     raise
-                return _fallthrough(s)
+                return fallthrough(s)
         pos = end
         while pos < len(s) and s[pos] == " ":
             pos += 1
@@ -89,7 +97,7 @@ def classify(s: str, strict: bool) -> Header | KeyValue | None:
         except HeaderSyntax:
             if strict:
                 raise
-            return _fallthrough(s)
+            return fallthrough(s)
     return _key_value(s[:colon].strip(" "), s, colon)
 
 
@@ -101,7 +109,7 @@ def _key_value(key: str, s: str, colon: int) -> KeyValue:
     return KeyValue(key, s[start:], start)
 
 
-def _fallthrough(s: str) -> KeyValue:
+def fallthrough(s: str) -> KeyValue:
     """Non-strict §6 fall-through: split at the first unquoted colon, key taken literally."""
     colon = find_unquoted(s, ":")
     if colon == -1:
