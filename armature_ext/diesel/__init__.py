@@ -20,6 +20,7 @@ from armature_ext.diesel.errors import (
     TransactionError,
 )
 from armature_ext.diesel.pool import Pool, PoolStatus, create_pool
+from armature_ext.diesel.provider import DatabaseProvider
 from armature_ext.diesel.retry import retry_serializable
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigError",
     "Connection",
     "DatabaseConfig",
+    "DatabaseProvider",
     "DatabaseUnavailable",
     "DieselError",
     "IntegrityError",

@@ -12,7 +12,8 @@ SQLSTATE); the driver's exception stays available as ``__cause__`` and its SQLST
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from armature.exceptions import HTTPException, ServiceUnavailable
 
@@ -91,10 +92,15 @@ class _Unavailable(DieselError, ServiceUnavailable):
         sqlstate: str | None = None,
         retry_after: int | None = None,
         detail: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         seconds = self.retry_after if retry_after is None else retry_after
         HTTPException.__init__(
-            self, 503, detail or self.public_detail, {"Retry-After": str(seconds)}
+            self,
+            503,
+            detail or self.public_detail,
+            {"Retry-After": str(seconds)},
+            extensions=extensions,
         )
         self.args = (message,)
         self.message = message
@@ -111,6 +117,7 @@ class DatabaseUnavailable(_Unavailable):
         sqlstate: The SQLSTATE when the server reported one (``57P01`` admin shutdown, ...).
         retry_after: Overrides the ``Retry-After`` seconds.
         detail: Overrides the client-facing problem ``detail``.
+        extensions: Extra members for the problem document (e.g. a health report).
     """
 
     retry_after: ClassVar[int] = 5
@@ -133,6 +140,7 @@ class PoolTimeout(_Unavailable):
         sqlstate: Always ``None``.
         retry_after: Overrides the ``Retry-After`` seconds.
         detail: Overrides the client-facing problem ``detail``.
+        extensions: Extra members for the problem document.
     """
 
     retry_after: ClassVar[int] = 1
