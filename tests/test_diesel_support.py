@@ -6,6 +6,7 @@ PostgreSQL ``test`` database, and aiosqlite against a real file in ``tmp_path``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -92,3 +93,51 @@ async def table(pool: Pool) -> AsyncIterator[str]:
     else:  # the test closed its pool: drop with a fresh one
         async with Pool(pool.config) as cleanup:
             await cleanup.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+class TcpProxy:
+    """A TCP forwarder to PostgreSQL that a test can take down like a crashed database host.
+
+    :meth:`stop` closes the listening socket (new connections are refused) and cuts every open
+    connection; :meth:`start` brings it back on the same port.
+    """
+
+    def __init__(self, target_port: int = 5432) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> int:
+        ensure_postgres()
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()

@@ -62,6 +62,11 @@ def translate_asyncpg(raw: Any, exc: Exception) -> DieselError:
         return DatabaseUnavailable(f"database connection lost: {exc}")
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
         return DatabaseUnavailable(f"database connection lost: {exc}")
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # NOTE: seen when the server killed an idle session (57P01 arrives unsolicited and the
+        # protocol state is left inconsistent before the EOF is processed): the connection is
+        # unusable, so it is reported (and discarded) as lost.
+        return DatabaseUnavailable(f"database connection lost: {exc}")
     return classify(None, str(exc))
 
 
