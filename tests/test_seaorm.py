@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import String, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
 from test_seaorm_support import Base, Post, User
 
 import armature.exceptions
 from armature.testing import AsyncTestClient
 from armature_ext.diesel.config import DatabaseConfig
 from armature_ext.seaorm import (
+    ActiveModel,
     Database,
     DatabaseSessionMiddleware,
     NoSessionError,
@@ -511,3 +513,27 @@ async def test_middleware_passes_other_scopes_through(db: Database) -> None:
     assert seen == ["websocket"]
     with pytest.raises(TypeError, match="Database"):
         DatabaseSessionMiddleware(app, database="sqlite://")  # type: ignore[arg-type]
+
+
+class Stamped(ActiveModel, Base):
+    __tablename__ = "seaorm_stamped"
+    # NOTE: eager_defaults off: the INSERT does not return the server default, so create() must
+    # load it before handing the object back (attribute access would otherwise need lazy IO).
+    __mapper_args__ = {"eager_defaults": False}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(20), server_default="fresh")
+
+
+async def test_server_defaults_are_loaded_after_writes(db: Database) -> None:
+    await db.create_all(Stamped)
+    try:
+        async with db.session():
+            row = await Stamped.create()
+            assert "label" not in inspect(row).unloaded
+            assert row.label == "fresh"
+        async with db.transaction():
+            inner = await Stamped.create()
+            assert inner.label == "fresh"
+    finally:
+        await db.drop_all(Stamped)

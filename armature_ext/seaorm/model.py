@@ -50,12 +50,23 @@ class NotFound(HTTPNotFound):
         super().__init__(detail)
 
 
-async def _finish(session: AsyncSession) -> None:
-    """Flush inside a unit of work, commit outside one."""
+async def _finish(session: AsyncSession, *objs: Any) -> None:
+    """Flush inside a unit of work, commit outside one; then load columns left unloaded.
+
+    Server-generated values the INSERT/UPDATE did not return (no RETURNING support, or
+    ``server_onupdate``) would otherwise be lazy-loaded on attribute access, which an asyncio
+    session cannot do implicitly.
+    """
     if in_unit_of_work(session):
         await session.flush()
     else:
         await session.commit()
+    for obj in objs:
+        state = inspect(obj)
+        # PERF: `unloaded` is empty in the common case (RETURNING fetched the defaults).
+        missing = state.unloaded.intersection(state.mapper.column_attrs.keys())
+        if missing and state.persistent:
+            await session.refresh(obj, attribute_names=sorted(missing))
 
 
 class ActiveModel:
@@ -305,7 +316,7 @@ class ActiveModel:
         target = resolve_session(session)
         obj = cls(**values)
         target.add(obj)
-        await _finish(target)
+        await _finish(target, obj)
         return obj
 
     @classmethod
@@ -367,7 +378,7 @@ class ActiveModel:
         """
         target = self._own_session(session)
         target.add(self)
-        await _finish(target)
+        await _finish(target, self)
         return self
 
     async def update(self, *, session: AsyncSession | None = None, **values: Any) -> Self:
