@@ -6,6 +6,7 @@ Routes, handler plans and middleware chains are compiled once at startup; a requ
 
 from armature.app import App, NoMatchFound
 from armature.datastructures import URL, Headers, MutableHeaders, QueryParams, State
+from armature.di import Container, DependencyError, Depends, Inject, Scope
 from armature.exceptions import HTTPException, RequestValidationError
 from armature.middleware.base import Middleware
 from armature.params import Body, Cookie, Header, Path, Query
@@ -36,6 +37,11 @@ __all__ = [
     "App",
     "AppState",
     "Body",
+    "Container",
+    "DependencyError",
+    "Depends",
+    "Inject",
+    "Scope",
     "Converter",
     "Cookie",
     "FileResponse",

@@ -13,6 +13,7 @@ with a query parameter adds a dict lookup and a conversion.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import enum
 import functools
@@ -65,6 +66,11 @@ _SCALAR_TYPES: tuple[type, ...] = (
 _SEQUENCE_ORIGINS = (list, set, frozenset, tuple, Sequence, typing.Sequence)
 _UNION_ORIGINS = (Union, types.UnionType)
 NoneType = type(None)
+# NOTE: the declaring scope's locals while a route is planned, so dependency functions planned on
+# the way (Depends) resolve their postponed annotations with them too.
+_LOCALNS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "armature_localns", default=None
+)
 
 CT_JSON = b"application/json"
 CT_TEXT = b"text/plain; charset=utf-8"
@@ -257,10 +263,14 @@ class ParamSpec:
         return self.default is UNSET
 
 
-ParamResolver = Callable[["ParamSpec", Any], Any]
-"""A hook: given a parameter that no built-in source claimed, return a binder or None.
+ParamResolver = Callable[["ParamSpec", Any, frozenset[str]], Any]
+"""A hook: given a parameter (its spec, its bare type and the route's path parameter names),
+return a binder or None.
 
-A binder is ``async def bind(scope, receive) -> value``. The DI layer plugs in here.
+A binder is called as ``bind(scope, receive)`` and returns the value; it is awaited unless it has
+``is_async = False``. A binder with ``request_scoped = True`` makes the endpoint await its
+``after_response(scope)`` hook once the response is sent (request-scoped cleanup). The dependency
+injection layer plugs in here.
 """
 
 
@@ -303,7 +313,9 @@ def _classify(
         return ParamSpec(name, "request", name, base)
     if marker is None:
         for resolver in resolvers:
-            binder = resolver(ParamSpec(name, "custom", name, annotation, default), base)
+            binder = resolver(
+                ParamSpec(name, "custom", name, annotation, default), base, path_names
+            )
             if binder is not None:
                 return ParamSpec(name, "custom", name, annotation, default, resolver=binder)
     constraints = dict(marker.constraints) if marker is not None else {}
@@ -362,6 +374,8 @@ def plan_handler(
     resolvers: Sequence[ParamResolver] = (),
     after_response: Callable[[Scope], Awaitable[None]] | None = None,
     app: Any = None,
+    extra_hints: dict[str, Any] | None = None,
+    localns: dict[str, Any] | None = None,
 ) -> HandlerPlan:
     """Inspect ``handler`` and generate its endpoint.
 
@@ -376,34 +390,23 @@ def plan_handler(
         max_body_size: The body limit for this route.
         on_error: Turns an exception raised while binding or handling into a response.
         resolvers: Hooks for parameters no built-in source claims (dependency injection).
-        after_response: Awaited after the response is sent (request-scoped cleanup), if given.
+        after_response: Awaited after the response is sent when a binder is request-scoped.
         app: The application, given to ``Request`` objects the handler asks for.
+        extra_hints: Annotations that override the handler's (e.g. ``self`` of a controller).
+        localns: Extra names for resolving postponed annotations (the declaring scope's locals).
 
     Returns:
         The plan, whose ``endpoint`` is an ASGI callable.
     """
-    signature = inspect.signature(handler)
+    token = _LOCALNS.set(localns)
     try:
-        hints = typing.get_type_hints(handler, include_extras=True)
-    except Exception as exc:
-        raise TypeError(f"cannot resolve type hints of {handler!r}: {exc}") from exc
-    converter_types = path_converter_types or {}
-    specs: list[ParamSpec] = []
-    positional: list[str] = []
-    for name, parameter in signature.parameters.items():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        annotation = hints.get(name, parameter.annotation)
-        if annotation is inspect.Parameter.empty:
-            annotation = converter_types.get(name, str)
-        spec = _classify(name, annotation, parameter.default, path_names, resolvers)
-        if spec.source == "path" and spec.adapter is not None:
-            produced = converter_types.get(spec.wire_name)
-            if produced is not None and spec.annotation is produced:
-                spec.adapter = None
-        specs.append(spec)
-        if parameter.kind is parameter.POSITIONAL_ONLY:
-            positional.append(name)
+        specs, positional, hints = _inspect(
+            handler, path_names, path_converter_types or {}, resolvers, extra_hints
+        )
+    finally:
+        _LOCALNS.reset(token)
+    if not any(getattr(s.resolver, "request_scoped", False) for s in specs):
+        after_response = None
 
     return_hint = hints.get("return", inspect.Parameter.empty)
     if response_model is UNSET:
@@ -505,6 +508,92 @@ def plan_handler(
     )
 
 
+def _inspect(
+    func: Callable[..., Any],
+    path_names: frozenset[str],
+    converter_types: dict[str, Any],
+    resolvers: Sequence[ParamResolver],
+    extra_hints: dict[str, Any] | None,
+) -> tuple[list[ParamSpec], list[str], dict[str, Any]]:
+    signature = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func, localns=_LOCALNS.get(), include_extras=True)
+    except Exception as exc:
+        raise TypeError(f"cannot resolve type hints of {func!r}: {exc}") from exc
+    if extra_hints:
+        hints.update(extra_hints)
+    specs: list[ParamSpec] = []
+    positional: list[str] = []
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name, parameter.annotation)
+        if annotation is inspect.Parameter.empty:
+            annotation = converter_types.get(name, str)
+        spec = _classify(name, annotation, parameter.default, path_names, resolvers)
+        if spec.source == "path" and spec.adapter is not None:
+            produced = converter_types.get(spec.wire_name)
+            if produced is not None and spec.annotation is produced:
+                spec.adapter = None
+        specs.append(spec)
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            positional.append(name)
+    return specs, positional, hints
+
+
+def plan_call(
+    func: Callable[..., Any],
+    *,
+    path_names: frozenset[str] = frozenset(),
+    resolvers: Sequence[ParamResolver] = (),
+    max_body_size: int,
+    app: Any = None,
+) -> tuple[Callable[[Scope, Receive], Awaitable[dict[str, Any]]], list[ParamSpec]]:
+    """Plan only the binding of ``func``'s parameters (for dependency functions).
+
+    Args:
+        func: A function whose parameters come from the request or from resolvers.
+        path_names: The route's path parameter names.
+        resolvers: Hooks for parameters no built-in source claims.
+        max_body_size: The body limit.
+        app: The application, given to ``Request`` objects.
+
+    Returns:
+        ``(bind, specs)``: ``await bind(scope, receive)`` returns the keyword arguments, or raises
+        ``RequestValidationError``.
+    """
+    specs, _, _ = _inspect(func, path_names, {}, resolvers, None)
+    ns: dict[str, Any] = {
+        "RequestValidationError": RequestValidationError,
+        "ValidationError": ValidationError,
+        "Request": Request,
+        "missing": _missing,
+        "slow": _slow,
+        "parse_last": _parse_last,
+        "parse_multi": _parse_multi,
+        "cookies_of": _cookies,
+        "headers_of": _headers_last,
+        "read_json_body": read_json_body,
+        "body_errors": _body_errors,
+        "convert_errors": _convert_errors,
+        "add_errors": _add_errors,
+        "EMPTY": {},
+        "LIMIT": max_body_size,
+        "APP": app,
+    }
+    w = _Writer()
+    w(0, "async def bind(scope, receive):")
+    w(1, "if True:")
+    w(2, "errors = None")
+    _emit_bindings(w, ns, specs)
+    w(2, "if errors is not None:")
+    w(3, "raise RequestValidationError(errors)")
+    w(2, "return {" + ", ".join(f"{s.name!r}: p_{i}" for i, s in enumerate(specs)) + "}")
+    source = "\n".join(w.lines)
+    exec(compile(source, f"<armature binder {getattr(func, '__qualname__', func)!s}>", "exec"), ns)
+    return ns["bind"], specs
+
+
 def _model_from_return(return_hint: Any) -> Any:
     """Use the return annotation as the response model when it involves a pydantic model."""
     if return_hint is inspect.Parameter.empty or return_hint is None:
@@ -575,7 +664,11 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
             w(3, 'errors = add_errors(errors, convert_errors(exc, ("query",)))')
         elif spec.source == "custom":
             ns[f"R_{i}"] = spec.resolver
-            w(2, f"p_{i} = await R_{i}(scope, receive)")
+            if getattr(spec.resolver, "is_async", True):
+                w(2, f"p_{i} = await R_{i}(scope, receive)")
+            else:
+                # PERF: singletons resolve synchronously: one call, no coroutine.
+                w(2, f"p_{i} = R_{i}(scope, receive)")
     body_model: Any = None
     if body_specs:
         w(2, "raw = await read_json_body(scope, receive, LIMIT)")

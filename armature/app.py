@@ -21,6 +21,9 @@ import orjson
 
 from armature._handler_plan import HandlerPlan, ParamResolver, plan_handler
 from armature.datastructures import encode_header
+from armature.di._resolver import DependencyOverrides, make_resolver
+from armature.di.container import Container, request_cleanup
+from armature.di.container import Scope as DIScope
 from armature.exceptions import HTTPException, problem_body
 from armature.middleware.base import Middleware, compose
 from armature.middleware.function import FunctionMiddleware
@@ -137,7 +140,11 @@ class App(Router):
         self.state = AppState(state)
         self.title = title
         self.version = version
-        self.param_resolvers: list[ParamResolver] = []
+        self.container = Container()
+        self.dependency_overrides = DependencyOverrides(self.container)
+        self.param_resolvers: list[ParamResolver] = [make_resolver(self)]
+        self.extra: dict[str, Any] = {}
+        self._started = False
         self.compile_hooks: list[Callable[[App], None]] = []
         self.compiled_routes: list[CompiledRoute] = []
         self._names: dict[str, CompiledRoute] = {}
@@ -164,7 +171,41 @@ class App(Router):
     async def _compile_then_dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         # NOTE: some servers run without lifespan (uvicorn --lifespan off): compile on first use.
         self.compile()
+        if not self._started:
+            self._started = True
+            await self.container.startup()
         await self._entry(scope, receive, send)
+
+    # -- dependency injection ----------------------------------------------------------------
+
+    def provide(
+        self,
+        provider: Any,
+        *,
+        scope: Literal["singleton", "request", "transient"] = "singleton",
+        key: Any = None,
+    ) -> Any:
+        """Register a class or factory with the app's container (usable as a decorator).
+
+        Args:
+            provider: A class (constructor parameters are injected) or a factory function (sync,
+                async, generator or async generator; its return annotation is the key).
+            scope: ``singleton`` (default), ``request`` or ``transient``.
+            key: What handlers ask for, when not the class or the return annotation.
+
+        Returns:
+            ``provider`` unchanged.
+        """
+        lifetime = DIScope(scope)
+        if isinstance(provider, type):
+            self.container.add_class(provider, scope=lifetime, key=key)
+        else:
+            self.container.add_factory(provider, scope=lifetime, key=key)
+        return provider
+
+    def provide_value(self, key: Any, value: Any) -> None:
+        """Register a ready instance under ``key``."""
+        self.container.add_value(key, value)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # NOTE: no websocket routes yet: refuse the handshake cleanly (servers answer 403).
@@ -239,6 +280,7 @@ class App(Router):
                 return
             for hook in self.compile_hooks:
                 hook(self)
+            self.container.compile()
             table = RouteTable()
             compiled: list[CompiledRoute] = []
             names: dict[str, CompiledRoute] = {}
@@ -268,7 +310,10 @@ class App(Router):
                         ),
                         on_error=self.handle_exception,
                         resolvers=self.param_resolvers,
+                        after_response=request_cleanup,
                         app=self,
+                        extra_hints=route.extra.get("hints"),
+                        localns=route.localns,
                     )
                 except (TypeError, ValueError) as exc:
                     raise RouteDefinitionError(f"{label}: {exc}") from exc
@@ -476,6 +521,8 @@ class App(Router):
         context: AbstractAsyncContextManager[Mapping[str, Any] | None] | None = None
         try:
             self.compile()
+            self._started = True
+            await self.container.startup()
             for hook in self.on_startup:
                 result = hook()
                 if inspect.isawaitable(result):
@@ -513,6 +560,11 @@ class App(Router):
             except Exception as exc:
                 logger.exception("shutdown hook %r failed", hook)
                 errors.append(repr(exc))
+        try:
+            await self.container.shutdown()
+        except Exception as exc:
+            logger.exception("dependency shutdown failed")
+            errors.append(repr(exc))
         if errors:
             await send({"type": "lifespan.shutdown.failed", "message": "; ".join(errors)})
         else:

@@ -6,6 +6,7 @@ Declaring a route does no work beyond recording it; the app compiles every decla
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -139,6 +140,7 @@ class Route:
     operation_id: str | None = None
     responses: dict[int, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    localns: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -216,6 +218,7 @@ class Router:
         operation_id: str | None = None,
         responses: dict[int, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        localns: dict[str, Any] | None = None,
     ) -> Route:
         """Declare a route.
 
@@ -237,6 +240,8 @@ class Router:
             operation_id: OpenAPI operationId.
             responses: Extra OpenAPI responses by status.
             extra: Options for extensions.
+            localns: Names to resolve the handler's annotations with (the decorators pass the
+                declaring function's locals, so handlers defined inside functions work).
 
         Returns:
             The declared route.
@@ -264,6 +269,7 @@ class Router:
             operation_id=operation_id,
             responses=dict(responses or {}),
             extra=dict(extra or {}),
+            localns=localns,
         )
         self.routes.append(route)
         return route
@@ -274,6 +280,11 @@ class Router:
         """Decorator form of :meth:`add_route`."""
 
         def decorator(func: F) -> F:
+            frame = sys._getframe(1)
+            # NOTE: a handler declared inside a function may annotate with that function's
+            # locals; with postponed annotations they are only resolvable with this namespace.
+            if frame.f_locals is not frame.f_globals:
+                options.setdefault("localns", dict(frame.f_locals))
             self.add_route(path, func, methods, **options)
             return func
 
