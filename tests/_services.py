@@ -1,7 +1,7 @@
 """Make sure the local services a test suite needs are up, starting them when they are not.
 
-The machine runs PostgreSQL (127.0.0.1:5432, trust auth, database ``test``) and Redis (127.0.0.1:6379).
-A suite that needs one calls :func:`ensure_postgres` / :func:`ensure_redis` from a fixture; when the
+The machine runs PostgreSQL (127.0.0.1:5432, trust auth, database ``test``) and Redis
+(127.0.0.1:6379). A suite that needs one calls :func:`ensure_postgres` / :func:`ensure_redis` from a fixture; when the
 service cannot be started the test is skipped with the reason (never silently passed).
 """
 

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: every anyio test runs on asyncio and on trio unless a module narrows it."""
+"""Shared pytest fixtures: anyio tests run on asyncio and on trio unless a module narrows it."""
 
 from __future__ import annotations
 
