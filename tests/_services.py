@@ -1,8 +1,9 @@
 """Make sure the local services a test suite needs are up, starting them when they are not.
 
 The machine runs PostgreSQL (127.0.0.1:5432, trust auth, database ``test``) and Redis
-(127.0.0.1:6379). A suite that needs one calls :func:`ensure_postgres` / :func:`ensure_redis` from a fixture; when the
-service cannot be started the test is skipped with the reason (never silently passed).
+(127.0.0.1:6379). A suite that needs one calls :func:`ensure_postgres` / :func:`ensure_redis`
+from a fixture; when the service cannot be started the test is skipped with the reason (never
+silently passed).
 """
 
 from __future__ import annotations
@@ -58,8 +59,19 @@ def ensure_redis() -> str:
     if not _port_open("127.0.0.1", REDIS_PORT):
         if shutil.which("redis-server"):
             subprocess.run(
-                ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-                 "--save", "", "--appendonly", "no"],
+                [
+                    "redis-server",
+                    "--daemonize",
+                    "yes",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    "6379",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
                 check=False,
                 capture_output=True,
             )
