@@ -115,11 +115,12 @@ async def call(
     headers: Sequence[tuple[str, str]] = (),
     on_chunk: Callable[[bytes], None] | None = None,
     scope_extra: dict[str, Any] | None = None,
+    result: Result | None = None,
 ) -> Result:
     scope = http_scope(method, path, headers)
     if scope_extra:
         scope.update(scope_extra)
-    result = Result()
+    result = Result() if result is None else result
     sent_request = False
 
     async def receive() -> dict[str, Any]:
@@ -220,9 +221,13 @@ async def test_sse_events_are_decodable_as_soon_as_they_are_sent(coding: str) ->
     client = IncrementalDecoder(coding)
     seen: list[bytes] = []
 
+    result = Result()
+
     async def sse(scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # the client gets the headers before any event exists (EventSource "open")
+        assert result.status == 200
         for i in range(10):
             event = f'id: {i}\nevent: tick\ndata: {{"n": {i}}}\n\n'.encode()
             await send({"type": "http.response.body", "body": event, "more_body": True})
@@ -231,15 +236,26 @@ async def test_sse_events_are_decodable_as_soon_as_they_are_sent(coding: str) ->
             await anyio.sleep(0)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    result = await call(
+    await call(
         CompressionMiddleware(sse),
         headers=[("Accept-Encoding", coding)],
         on_chunk=lambda c: seen.append(client.feed(c)),
+        result=result,
     )
     assert result.header("content-encoding") == coding
     assert result.header("content-type") == "text/event-stream"
     assert b"".join(seen).count(b"event: tick") == 10
     assert client.finished
+
+
+async def test_event_stream_with_a_single_tiny_message_is_still_valid() -> None:
+    app = CompressionMiddleware(
+        make_app(b"data: 1\n\n", content_type="text/event-stream", content_length=False)
+    )
+    result = await call(app, headers=[("Accept-Encoding", "br")])
+    assert result.header("content-encoding") == "br"
+    assert result.header("content-length") is None
+    assert result.decoded() == b"data: 1\n\n"
 
 
 @pytest.mark.parametrize("coding", CODINGS)

@@ -50,12 +50,20 @@ def _route_opted_out(scope: Scope) -> bool:
     route = scope.get("route")
     if route is None:
         return False
-    endpoint = getattr(route, "endpoint", None)
-    return bool(getattr(endpoint, NO_COMPRESSION_ATTR, False))
+    # NOTE: ``.endpoint`` is the user's function per the core contract; ``.handler`` is accepted
+    # too, for route objects whose ``.endpoint`` is the composed ASGI callable.
+    for attribute in ("endpoint", "handler"):
+        if getattr(getattr(route, attribute, None), NO_COMPRESSION_ATTR, False):
+            return True
+    return False
 
 
 def _has_no_transform(value: bytes) -> bool:
     return any(d.strip().lower() == b"no-transform" for d in value.split(b","))
+
+
+def _is_event_stream(content_type: bytes) -> bool:
+    return content_type.partition(b";")[0].strip().lower() == b"text/event-stream"
 
 
 def _with_vary(headers: Iterable[Sequence[bytes]]) -> list[Any]:
@@ -198,14 +206,19 @@ class _Responder:
         if self._codec is None:
             await self._release()
             return
-        if content_length is not None and not forced:
-            try:
-                small = int(content_length) < mw.minimum_size
-            except ValueError:
-                small = False
-            if small:
-                await self._release()
-                return
+        if content_length is not None:
+            if not forced:
+                try:
+                    small = int(content_length) < mw.minimum_size
+                except ValueError:
+                    small = False
+                if small:
+                    await self._release()
+                    return
+        elif content_type is not None and _is_event_stream(content_type):
+            # NOTE: an SSE client must get the headers now; the first event may be minutes away.
+            await self._start_stream()
+            return
         self._state = _HELD
 
     async def _first_body(self, message: Message) -> None:
@@ -230,15 +243,19 @@ class _Responder:
             await self._send(start)
             await self._send({"type": "http.response.body", "body": encoded, "more_body": False})
             return
+        await self._start_stream()
+        await self._stream(message)
+
+    async def _start_stream(self) -> None:
+        codec = self._codec
+        assert codec is not None
         # PERF: streamed body: encode and flush chunk by chunk, never buffering the whole body.
-        encoder = self._encoder = codec.new_encoder()
+        self._encoder = codec.new_encoder()
+        start = self._start
         start["headers"] = _encoded_headers(start["headers"], codec.name.encode(), None)
         self._state = _STREAM
         self.started = True
         await self._send(start)
-        chunk = encoder.compress(body)
-        if chunk:
-            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def _stream(self, message: Message) -> None:
         encoder = self._encoder
