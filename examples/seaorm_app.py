@@ -34,10 +34,10 @@ from armature_ext.seaorm import (
     CursorPage,
     Database,
     DatabaseSessionMiddleware,
+    SearchFilters,
+    crud_router,
+    schema_for,
 )
-from armature_ext.seaorm.crud import crud_router
-from armature_ext.seaorm.filters import SearchFilters
-from armature_ext.seaorm.schemas import schema_for
 
 
 class Base(DeclarativeBase):

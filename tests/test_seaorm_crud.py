@@ -11,14 +11,21 @@ from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from test_seaorm_support import Post, User
 
 from armature import App, Query
 from armature.testing import AsyncTestClient
-from armature_ext.seaorm import Database, DatabaseSessionMiddleware, Page
-from armature_ext.seaorm.crud import crud_router
-from armature_ext.seaorm.filters import SearchFilters
-from armature_ext.seaorm.schemas import schema_for
+from armature_ext.seaorm import (
+    ActiveModel,
+    Database,
+    DatabaseSessionMiddleware,
+    Page,
+    SearchFilters,
+    crud_router,
+    schema_for,
+)
 
 pytest_plugins = ["test_seaorm_support"]
 pytestmark = pytest.mark.anyio
@@ -225,3 +232,48 @@ async def test_example_app(example: ModuleType) -> None:
         assert stats == {"authors": 2, "books": 6, "books_with_year": 3}
         assert (await client.delete(f"/books/{made.json()[0]['id']}")).status_code == 204
         assert (await client.get("/stats")).json()["books"] == 5
+
+
+class _DeferredBase(DeclarativeBase):
+    pass
+
+
+class Parent(ActiveModel, _DeferredBase):
+    __tablename__ = "seaorm_parents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class Child(ActiveModel, _DeferredBase):
+    __tablename__ = "seaorm_children"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # checked at COMMIT, not at INSERT: the violation surfaces in the middleware's commit
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("seaorm_parents.id", deferrable=True, initially="DEFERRED")
+    )
+
+
+async def test_commit_on_success_failing_commit_is_a_500(db: Database) -> None:
+    app = App()
+    app.add_middleware(DatabaseSessionMiddleware, database=db, commit_on_success=True)
+
+    @app.post("/children/{parent_id:int}")
+    async def add_child(parent_id: int) -> dict[str, int]:
+        child = await Child.create(parent_id=parent_id)  # only flushed: the request commits
+        return {"id": child.id}
+
+    @app.post("/parents")
+    async def add_parent() -> dict[str, int]:
+        return {"id": (await Parent.create()).id}
+
+    await db.create_all(_DeferredBase)
+    try:
+        async with AsyncTestClient(app, raise_server_exceptions=False) as client:
+            parent = (await client.post("/parents")).json()["id"]
+            ok = await client.post(f"/children/{parent}")
+            assert ok.status_code == 200
+            broken = await client.post("/children/999")
+            assert broken.status_code == 500  # not a 200 for a write that did not happen
+        async with db.session():
+            assert [c.parent_id for c in await Child.all()] == [parent]
+    finally:
+        await db.drop_all(_DeferredBase)

@@ -85,6 +85,9 @@ def _engine_options(config: DatabaseConfig) -> dict[str, Any]:
     return options
 
 
+_NEEDS_ROLLBACK = "armature.seaorm.needs_rollback"
+
+
 def install_sqlite_hooks(engine: AsyncEngine, *, foreign_keys: bool = True) -> None:
     """Make SQLite transactional the way SQLAlchemy expects (SAVEPOINT works) and enforce FKs.
 
@@ -109,6 +112,20 @@ def install_sqlite_hooks(engine: AsyncEngine, *, foreign_keys: bool = True) -> N
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
+
+    # NOTE: a COMMIT that SQLite refuses (a deferred foreign key) leaves SQLite's transaction
+    # open, while SQLAlchemy considers it ended and skips the rollback-on-return: the pooled
+    # connection would keep its write lock and fail the next BEGIN. Remember such failures
+    # (commit/rollback errors are the ones without a statement) and roll back on check-in.
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if context.statement is None and context.connection is not None:
+            context.connection.info[_NEEDS_ROLLBACK] = True
+
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if record is not None and record.info.pop(_NEEDS_ROLLBACK, False) and state.asyncio_safe:
+            dbapi_connection.rollback()
 
 
 def build_engine(
