@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import tracemalloc
 import zlib
 from collections.abc import Callable, Sequence
@@ -21,9 +22,9 @@ import pytest
 
 from armature_ext.compression import CompressionMiddleware, no_compression
 
-try:
-    from compression import zstd  # type: ignore[import-not-found]
-except ImportError:
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
     from backports import zstd
 
 CODINGS = ["gzip", "br", "zstd"]

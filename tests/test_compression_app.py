@@ -6,6 +6,7 @@ Bodies are read raw (``iter_raw``) and decoded with the reference decoders, neve
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,9 +22,9 @@ from armature import App, Request, Response, StreamingResponse
 from armature.testing import AsyncTestClient, TestClient
 from armature_ext.compression import CompressionMiddleware, no_compression
 
-try:
-    from compression import zstd  # type: ignore[import-not-found]
-except ImportError:
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
     from backports import zstd
 
 CODINGS = ["gzip", "br", "zstd"]
@@ -237,3 +238,30 @@ def test_corrupt_and_unsupported_request_bodies() -> None:
         response = client.post("/echo", content=b"nope", headers={"content-encoding": "deflate"})
         assert response.status_code == 415
         assert response.headers["accept-encoding"] == "br, gzip, zstd"
+
+
+def test_example_app() -> None:
+    from examples.compression_app import CATALOG
+    from examples.compression_app import app as example
+
+    with TestClient(example) as client:
+        response, raw = raw_get(client, "/catalog", "br")
+        assert response.headers["content-encoding"] == "br"
+        assert orjson.loads(decode("br", raw)) == CATALOG
+        assert len(raw) * 10 < len(orjson.dumps(CATALOG))
+        response, raw = raw_get(client, "/events?count=3&interval=0", "gzip")
+        assert response.headers["content-encoding"] == "gzip"
+        assert decode("gzip", raw).count(b"event: price") == 3
+        response, raw = raw_get(client, "/health", "gzip")
+        assert "content-encoding" not in response.headers
+        assert orjson.loads(raw) == {"status": "ok"}
+        ingested = client.post(
+            "/ingest",
+            content=zstd.compress(orjson.dumps(CATALOG)),
+            headers={"content-encoding": "zstd", "content-type": "application/json"},
+        )
+        assert ingested.json() == {
+            "items": len(CATALOG),
+            "decoded_bytes": len(orjson.dumps(CATALOG)),
+        }
+        assert client.get("/events?count=0").status_code == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 import tracemalloc
 import zlib
 from collections.abc import Sequence
@@ -16,9 +17,9 @@ import pytest
 from armature.exceptions import status_title
 from armature_ext.compression import CompressionMiddleware
 
-try:
-    from compression import zstd  # type: ignore[import-not-found]
-except ImportError:
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
     from backports import zstd
 
 pytestmark = pytest.mark.anyio
