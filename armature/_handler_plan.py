@@ -352,13 +352,14 @@ def _classify(
 
 
 class _Writer:
-    __slots__ = ("lines",)
+    __slots__ = ("lines", "offset")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.offset = 0
 
     def __call__(self, indent: int, line: str) -> None:
-        self.lines.append("    " * indent + line)
+        self.lines.append("    " * (indent + self.offset) + line)
 
 
 def plan_handler(
@@ -376,6 +377,10 @@ def plan_handler(
     app: Any = None,
     extra_hints: dict[str, Any] | None = None,
     localns: dict[str, Any] | None = None,
+    guards: Callable[[Any], Awaitable[None]] | None = None,
+    interceptors: Callable[[Any, Any], Awaitable[Any]] | None = None,
+    filters: Callable[[BaseException, Any], Awaitable[Any]] | None = None,
+    context_factory: Callable[[Scope, Receive], Any] | None = None,
 ) -> HandlerPlan:
     """Inspect ``handler`` and generate its endpoint.
 
@@ -394,6 +399,10 @@ def plan_handler(
         app: The application, given to ``Request`` objects the handler asks for.
         extra_hints: Annotations that override the handler's (e.g. ``self`` of a controller).
         localns: Extra names for resolving postponed annotations (the declaring scope's locals).
+        guards: The composed guards (``await guards(context)`` raises to refuse), if any.
+        interceptors: The composed interceptors (``await interceptors(context, inner)``), if any.
+        filters: The composed exception filters (``await filters(exc, context)``), if any.
+        context_factory: Builds the execution context; required when any stage is given.
 
     Returns:
         The plan, whose ``endpoint`` is an ASGI callable.
@@ -447,14 +456,30 @@ def plan_handler(
         "APP": app,
     }
     w = _Writer()
+    ns["GUARDS"] = guards
+    ns["INTERCEPTORS"] = interceptors
+    ns["FILTERS"] = filters
+    ns["CONTEXT"] = context_factory
     w(0, "async def endpoint(scope, receive, send):")
     w(1, "response = None")
+    if context_factory is not None:
+        w(1, "ctx = CONTEXT(scope, receive)")
     w(1, "try:")
+    if guards is not None:
+        w(2, "await GUARDS(ctx)")
+    if interceptors is not None:
+        # NOTE: binding and the handler call run inside the interceptors (they may short-circuit
+        # before any parameter is read), so they move into a nested function.
+        w(2, "async def inner():")
+        w.offset = 1
     needs_errors = any(s.source not in ("request", "custom") for s in specs)
     if needs_errors:
         w(2, "errors = None")
     body_model = _emit_bindings(w, ns, specs)
-    if needs_errors:
+    if needs_errors and interceptors is not None:
+        w(2, "if errors is not None:")
+        w(3, "raise RequestValidationError(errors)")
+    elif needs_errors:
         # PERF: hand the error to on_error directly; raising and catching it costs a microsecond.
         w(2, "if errors is not None:")
         w(3, "await on_error(RequestValidationError(errors), scope, receive, send)")
@@ -470,12 +495,24 @@ def plan_handler(
         w(2, f"result = await {call}")
     else:
         w(2, f"result = await run_sync(partial({call.replace('handler(', 'handler, ', 1)})")
+    if interceptors is not None:
+        w(2, "return result")
+        w.offset = 0
+        w(2, "result = await INTERCEPTORS(ctx, inner)")
     _emit_render(w, ns, status_code, response_adapter, response_model, response_class, return_hint)
     w(1, "except Exception as exc:")
-    w(2, "await on_error(exc, scope, receive, send)")
-    if after_response is not None:
-        w(2, "await after_response(scope)")
-    w(2, "return")
+    if filters is not None:
+        w(2, "response = await FILTERS(exc, ctx)")
+        w(2, "if response is None:")
+        w(3, "await on_error(exc, scope, receive, send)")
+        if after_response is not None:
+            w(3, "await after_response(scope)")
+        w(3, "return")
+    else:
+        w(2, "await on_error(exc, scope, receive, send)")
+        if after_response is not None:
+            w(2, "await after_response(scope)")
+        w(2, "return")
     w(1, "if response is not None:")
     w(2, "await response(scope, receive, send)")
     if status_code < 200 or status_code in (204, 304):

@@ -27,6 +27,12 @@ from armature.di.container import Scope as DIScope
 from armature.exceptions import HTTPException, problem_body
 from armature.middleware.base import Middleware, compose
 from armature.middleware.function import FunctionMiddleware
+from armature.pipeline import (
+    ExecutionContext,
+    compose_filters,
+    compose_guards,
+    compose_interceptors,
+)
 from armature.requests import DEFAULT_MAX_BODY_SIZE, ClientDisconnect, Request
 from armature.responses import Response
 from armature.routing._table import RouteTable
@@ -143,7 +149,6 @@ class App(Router):
         self.container = Container()
         self.dependency_overrides = DependencyOverrides(self.container)
         self.param_resolvers: list[ParamResolver] = [make_resolver(self)]
-        self.extra: dict[str, Any] = {}
         self._started = False
         self.compile_hooks: list[Callable[[App], None]] = []
         self.compiled_routes: list[CompiledRoute] = []
@@ -314,6 +319,7 @@ class App(Router):
                         app=self,
                         extra_hints=route.extra.get("hints"),
                         localns=route.localns,
+                        **self._stages(flat),
                     )
                 except (TypeError, ValueError) as exc:
                     raise RouteDefinitionError(f"{label}: {exc}") from exc
@@ -338,6 +344,31 @@ class App(Router):
                 entry_app = self._error_guard(entry_app)
             self._entry = entry_app
             self._compiled = True
+
+    def _stages(self, flat: FlatRoute) -> dict[str, Any]:
+        """Compose the route's guards, interceptors and filters (outer levels first)."""
+        route = flat.route
+        levels = [owner.extra for owner in flat.owners] + [route.extra]
+        guards = compose_guards(g for level in levels for g in level.get("guards", ()))
+        interceptors = compose_interceptors(
+            i for level in levels for i in level.get("interceptors", ())
+        )
+        # NOTE: filters are tried most specific level first: route, then routers, then global.
+        filters = compose_filters(
+            [f for level in reversed(levels) for f in level.get("filters", ())]
+        )
+        if guards is None and interceptors is None and filters is None:
+            return {}
+
+        def context_factory(scope: Scope, receive: Receive) -> ExecutionContext:
+            return ExecutionContext(scope, receive, route, self)
+
+        return {
+            "guards": guards,
+            "interceptors": interceptors,
+            "filters": filters,
+            "context_factory": context_factory,
+        }
 
     def _build_dispatch(self, table: RouteTable) -> ASGIApp:
         static = table.static

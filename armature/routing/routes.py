@@ -219,6 +219,9 @@ class Router:
         responses: dict[int, Any] | None = None,
         extra: dict[str, Any] | None = None,
         localns: dict[str, Any] | None = None,
+        guards: Sequence[Any] = (),
+        interceptors: Sequence[Any] = (),
+        filters: Sequence[Any] = (),
     ) -> Route:
         """Declare a route.
 
@@ -242,6 +245,9 @@ class Router:
             extra: Options for extensions.
             localns: Names to resolve the handler's annotations with (the decorators pass the
                 declaring function's locals, so handlers defined inside functions work).
+            guards: Route-level guards (see :mod:`armature.pipeline`).
+            interceptors: Route-level interceptors.
+            filters: Route-level exception filters.
 
         Returns:
             The declared route.
@@ -251,6 +257,15 @@ class Router:
         if unknown:
             raise RouteDefinitionError(f"{path}: unknown HTTP method(s) {sorted(unknown)}")
         parse_path(path, where=f"route {path!r}")
+        extra = dict(extra or {})
+        for key, items, attribute in (
+            ("guards", guards, "__armature_guards__"),
+            ("interceptors", interceptors, "__armature_interceptors__"),
+            ("filters", filters, "__armature_filters__"),
+        ):
+            merged = [*extra.get(key, ()), *items, *getattr(endpoint, attribute, ())]
+            if merged:
+                extra[key] = merged
         route = Route(
             path=path,
             endpoint=endpoint,
@@ -268,7 +283,7 @@ class Router:
             deprecated=deprecated,
             operation_id=operation_id,
             responses=dict(responses or {}),
-            extra=dict(extra or {}),
+            extra=extra,
             localns=localns,
         )
         self.routes.append(route)
@@ -317,6 +332,18 @@ class Router:
     def options(self, path: str, **options: Any) -> Callable[[F], F]:
         """Declare an OPTIONS route (otherwise OPTIONS is answered automatically)."""
         return self.route(path, ("OPTIONS",), **options)
+
+    def use_guards(self, *guards: Any) -> None:
+        """Guard every route of this router (on an app: every route, globally)."""
+        self.extra.setdefault("guards", []).extend(guards)
+
+    def use_interceptors(self, *interceptors: Any) -> None:
+        """Wrap every route of this router in these interceptors."""
+        self.extra.setdefault("interceptors", []).extend(interceptors)
+
+    def use_filters(self, *filters: Any) -> None:
+        """Apply these exception filters to every route of this router."""
+        self.extra.setdefault("filters", []).extend(filters)
 
     def include_router(self, router: Router, *, prefix: str = "") -> None:
         """Serve ``router``'s routes below this one (its prefix, middleware and tags apply).
