@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from test_seaorm_support import Post, User
 
@@ -275,5 +276,32 @@ async def test_commit_on_success_failing_commit_is_a_500(db: Database) -> None:
             assert broken.status_code == 500  # not a 200 for a write that did not happen
         async with db.session():
             assert [c.parent_id for c in await Child.all()] == [parent]
+    finally:
+        await db.drop_all(_DeferredBase)
+
+
+class Ticket(ActiveModel, _DeferredBase):
+    __tablename__ = "seaorm_tickets"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    subject: Mapped[str] = mapped_column(String(80))
+
+
+async def test_crud_with_uuid_keys(db: Database) -> None:
+    app = App()
+    app.add_middleware(DatabaseSessionMiddleware, database=db)
+    app.include_router(crud_router(Ticket, prefix="/tickets"))
+    await db.create_all(_DeferredBase)
+    try:
+        async with AsyncTestClient(app) as client:
+            chosen = str(uuid.uuid4())
+            made = await client.post("/tickets", json={"id": chosen, "subject": "help"})
+            assert made.status_code == 201
+            ticket = made.json()
+            assert ticket["id"] != chosen  # the key is generated, not taken from the client
+            assert (await client.get(f"/tickets/{ticket['id']}")).json() == ticket
+            _problem(await client.get(f"/tickets/{uuid.uuid4()}"), 404)
+            _problem(await client.get("/tickets/not-a-uuid"), 404)
+            patched = await client.patch(f"/tickets/{ticket['id']}", json={"subject": "solved"})
+            assert patched.json()["subject"] == "solved"
     finally:
         await db.drop_all(_DeferredBase)

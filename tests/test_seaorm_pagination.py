@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
-from test_seaorm_support import User
+from test_seaorm_support import Post, User
 
 import armature.exceptions
 from armature_ext.seaorm import CursorSigner, Database, InvalidCursor, Page
@@ -172,6 +172,8 @@ async def test_keyset_respects_filters_and_empty_results(db: Database) -> None:
             await User.keyset("name", order="up", signer=SIGNER)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="no column"):
             await User.keyset("nope", signer=SIGNER)
+        with pytest.raises(ValueError, match="column of the model"):
+            await User.keyset(Post.title, signer=SIGNER)
 
 
 @pytest.mark.anyio

@@ -124,8 +124,10 @@ def crud_router(
     item_path = f"/{{{pk_name}:{converter}}}" if converter else f"/{{{pk_name}}}"
     label = model.__name__
     read = read_schema or schema_for(model, name=f"{label}Read")
+    # NOTE: a key the database or a Python default generates is not the client's to choose.
+    generated = _is_generated(pk_column) or pk_column.default is not None
     create = create_schema or schema_for(
-        model, exclude={pk_name} if _is_generated(pk_column) else set(), name=f"{label}Create"
+        model, exclude={pk_name} if generated else set(), name=f"{label}Create"
     )
     update = update_schema or schema_for(
         model, exclude={pk_name}, partial=True, name=f"{label}Update"

@@ -551,7 +551,7 @@ class Query(Generic[M]):
             raise ValueError("keyset pagination needs a single-column primary key")
         pk = _attribute(self.model, mapper.get_property_by_column(mapper.primary_key[0]).key)
         column = pk if sort is None else self._col(sort)
-        if not isinstance(column, InstrumentedAttribute):
+        if not isinstance(column, InstrumentedAttribute) or column.class_ is not self.model:
             raise ValueError("keyset pagination sorts by a column of the model, by name or attr")
         result = await keyset_paginate(
             self._session_for(session),
