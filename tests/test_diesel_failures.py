@@ -6,6 +6,7 @@ pools, cancelled requests and statement timeouts, through the pool and through a
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,17 @@ async def test_startup_fails_clearly_for_a_missing_database(
         assert info.value.sqlstate == "3D000"
 
 
+def sqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
 async def test_startup_fails_clearly_for_an_unopenable_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'missing-dir' / 'app.db'}"
+    before = sqlite_threads()
     with pytest.raises(DatabaseUnavailable, match="could not open SQLite database"):
         await DatabaseProvider(url).startup()
+    # The failed connection's worker thread is gone (it would otherwise report to a closed loop).
+    assert sqlite_threads() <= before
 
 
 async def test_app_lifespan_fails_when_the_database_is_down(

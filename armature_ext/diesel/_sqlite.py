@@ -262,20 +262,29 @@ class SqliteDriver(Driver):
             self._idle.append(record)
 
     async def _connect(self) -> _Record:
+        conn = aiosqlite.connect(
+            self._path, timeout=self.config.acquire_timeout, isolation_level=None
+        )
         try:
             with anyio.fail_after(self.config.connect_timeout):
-                conn = await aiosqlite.connect(
-                    self._path, timeout=self.config.acquire_timeout, isolation_level=None
-                )
-        except TimeoutError:
-            raise DatabaseUnavailable(
-                f"opening SQLite database {self._path!r} timed out after "
-                f"{self.config.connect_timeout:g}s"
-            ) from None
-        except (sqlite3.Error, OSError) as exc:
-            raise DatabaseUnavailable(
-                f"could not open SQLite database {self._path!r}: {exc}"
-            ) from exc
+                await conn
+        except BaseException as exc:
+            # NOTE: a failed aiosqlite connect queues its worker thread's stop without waiting;
+            # wait for the thread so it does not report to an event loop that has closed.
+            thread = conn._thread
+            if thread.ident is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(thread.join, 5.0)
+            if isinstance(exc, TimeoutError):
+                raise DatabaseUnavailable(
+                    f"opening SQLite database {self._path!r} timed out after "
+                    f"{self.config.connect_timeout:g}s"
+                ) from None
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise DatabaseUnavailable(
+                    f"could not open SQLite database {self._path!r}: {exc}"
+                ) from exc
+            raise
         try:
             await _in_thread(conn, _run_setup, conn._conn, not self._memory)
         except BaseException as exc:
