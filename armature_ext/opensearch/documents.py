@@ -143,6 +143,16 @@ class Document(BaseModel):
                     f"(fields: {', '.join(cls.model_fields)})"
                 )
 
+    def __eq__(self, other: object) -> bool:
+        # NOTE: equality is about content; document_meta (seq_no, version...) is left out.
+        if not isinstance(other, BaseModel) or type(other) is not type(self):
+            return NotImplemented
+        return (
+            self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     @classmethod
     def config(cls) -> IndexConfig:
         """Return the model's :class:`IndexConfig`.
