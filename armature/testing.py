@@ -553,6 +553,18 @@ async def _serve(
         raise error
 
 
+def _check_thread(backend: str) -> None:
+    if backend == "trio":
+        import trio.lowlevel
+
+        if trio.lowlevel.in_trio_run():
+            # NOTE: anyio cannot call a trio portal from a trio thread (it would hang on exit).
+            raise RuntimeError(
+                "TestClient(backend='trio') cannot run inside a trio event loop; "
+                "use AsyncTestClient in async tests."
+            )
+
+
 def _response(
     exchange: _Exchange, stream: httpx.SyncByteStream | httpx.AsyncByteStream
 ) -> httpx.Response:
@@ -645,6 +657,7 @@ class _SyncTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         runtime = self._runtime
+        _check_thread(self._backend)
         stack = ExitStack()
         try:
             portal, task_group = runtime.portal, runtime.task_group
@@ -830,6 +843,7 @@ class TestClient(_ClientBase, httpx.Client):
     def __enter__(self) -> Self:
         if self._stack is not None:
             raise RuntimeError("This TestClient is already running; it is not reentrant.")
+        _check_thread(self.backend)
         stack = ExitStack()
         state: dict[str, Any] = {}
         try:

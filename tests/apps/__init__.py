@@ -1,0 +1,1 @@
+"""Small hand-written ASGI apps used by the test suite (importable as ``apps.<name>``)."""
