@@ -703,6 +703,22 @@ async def test_pathsend_after_start_passes_through_uncompressed() -> None:
     assert result.header("content-length") == "5000"
 
 
+async def test_headers_given_as_a_generator() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        pairs = [(b"content-type", b"application/json"), (b"etag", b'"g"')]
+        await send({"type": "http.response.start", "status": 200, "headers": (p for p in pairs)})
+        await send({"type": "http.response.body", "body": JSON_BODY})
+
+    compressed = await call(CompressionMiddleware(app), headers=[("Accept-Encoding", "gzip")])
+    assert compressed.header("content-encoding") == "gzip"
+    assert compressed.header("etag") == 'W/"g"'
+    assert compressed.decoded() == JSON_BODY
+    small = await call(CompressionMiddleware(app, minimum_size=10**6), headers=ALL)
+    assert small.header("content-type") == "application/json"
+    assert small.header("etag") == '"g"'
+    assert small.header("vary") == "Accept-Encoding"
+
+
 async def test_trailers_follow_the_compressed_body() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(b"content-type", b"text/plain")]

@@ -112,6 +112,7 @@ class _Responder:
         "_encoder",
         "_forced",
         "_mw",
+        "_off",
         "_scope",
         "_send",
         "_start",
@@ -126,8 +127,10 @@ class _Responder:
         send: Send,
         codec: Codec | None,
         forced: bool,
+        off: bool = False,
     ) -> None:
         self._mw = mw
+        self._off = off  # NOTE: excluded path: forward the response untouched
         self._scope = scope
         self._send = send
         self._codec = codec
@@ -174,10 +177,17 @@ class _Responder:
 
     async def _on_start(self, message: Message) -> None:
         status: int = message["status"]
-        if status < 200 or status in _NEVER_COMPRESSED_STATUS:
+        if self._off or status < 200 or status in _NEVER_COMPRESSED_STATUS:
             await self._pass_start(message)
             return
-        raw_headers = message.get("headers") or ()
+        raw_headers = message.get("headers")
+        if raw_headers is None:
+            raw_headers = ()
+        elif not isinstance(raw_headers, list | tuple):
+            # NOTE: ASGI allows any iterable; it is walked twice below, so materialise it.
+            raw_headers = list(raw_headers)
+            message = dict(message)
+            message["headers"] = raw_headers
         content_type: bytes | None = None
         content_length: bytes | None = None
         for pair in raw_headers:
@@ -381,7 +391,11 @@ class CompressionMiddleware:
             receive: The ASGI receive callable.
             send: The ASGI send callable.
         """
-        if scope["type"] != "http" or (self._exclude_exact and self._excluded(scope["path"])):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        excluded = bool(self._exclude_exact) and self._excluded(scope["path"])
+        if excluded and not self._decompress:
             await self.app(scope, receive, send)
             return
         accept: bytes | None = None
@@ -398,13 +412,13 @@ class CompressionMiddleware:
         selection = select_encoding(accept, self._preference)
         codec = None if selection.coding is None else self._codecs[selection.coding]
         forced = selection.identity_refused
-        if ranged or scope["method"] == "HEAD":
+        if ranged or excluded or scope["method"] == "HEAD":
             codec = None
             forced = False
         if request_coding is not None and self._decompress:
-            await self._decoding_call(scope, receive, send, request_coding, codec, forced)
+            await self._decoding_call(scope, receive, send, request_coding, codec, forced, excluded)
             return
-        await self.app(scope, receive, _Responder(self, scope, send, codec, forced))
+        await self.app(scope, receive, _Responder(self, scope, send, codec, forced, excluded))
 
     async def _decoding_call(
         self,
@@ -414,6 +428,7 @@ class CompressionMiddleware:
         request_coding: bytes,
         codec: Codec | None,
         forced: bool,
+        excluded: bool,
     ) -> None:
         tokens = [t.strip().lower() for t in request_coding.decode("latin-1").split(",")]
         codings = [t for t in tokens if t and t != "identity"]
@@ -437,10 +452,11 @@ class CompressionMiddleware:
         inner_scope = dict(scope)
         inner_scope["headers"] = headers
         if not codings:
-            await self.app(inner_scope, receive, _Responder(self, inner_scope, send, codec, forced))
+            responder = _Responder(self, inner_scope, send, codec, forced, excluded)
+            await self.app(inner_scope, receive, responder)
             return
         decoding = DecodingReceive(receive, make_decoder(codings[0]), self.max_decompressed_size)
-        responder = _Responder(self, inner_scope, send, codec, forced)
+        responder = _Responder(self, inner_scope, send, codec, forced, excluded)
         try:
             await self.app(inner_scope, decoding, responder)
         except BaseException as exc:
