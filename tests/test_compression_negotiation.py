@@ -102,3 +102,9 @@ def test_selected_coding_has_the_highest_weight(elements: list[tuple[str, str | 
 def test_arbitrary_bytes_never_raise(header: bytes) -> None:
     selection = select_encoding(header, PREF)
     assert selection.coding is None or selection.coding in PREF
+
+
+def test_long_headers_are_handled_without_the_cache() -> None:
+    header = b", ".join([b"deflate;q=0.9"] * 40 + [b"br;q=0.2", b"gzip;q=0.1"])
+    assert len(header) > 256
+    assert select_encoding(header, PREF) == Selection("br", False)

@@ -78,8 +78,7 @@ def parse_accept_encoding(value: str) -> dict[str, float]:
     return weights
 
 
-@lru_cache(maxsize=1024)
-def _select_cached(header: bytes, preference: tuple[str, ...]) -> Selection:
+def _select(header: bytes, preference: tuple[str, ...]) -> Selection:
     weights = parse_accept_encoding(header.decode("latin-1"))
     star = weights.get("*")
     best: str | None = None
@@ -96,6 +95,10 @@ def _select_cached(header: bytes, preference: tuple[str, ...]) -> Selection:
     return Selection(best, star == 0.0)
 
 
+_select_cached = lru_cache(maxsize=1024)(_select)
+_CACHEABLE_LENGTH = 256  # NOTE: real browsers send < 100 bytes; odd long values are not cached
+
+
 def select_encoding(header: bytes | None, preference: tuple[str, ...]) -> Selection:
     """Choose the response coding for an ``Accept-Encoding`` request header.
 
@@ -108,5 +111,7 @@ def select_encoding(header: bytes | None, preference: tuple[str, ...]) -> Select
     """
     if header is None:
         return _NO_CODING
+    if len(header) > _CACHEABLE_LENGTH:
+        return _select(header, preference)
     # PERF: browsers send a handful of distinct header values; parse each one once.
     return _select_cached(header, preference)
