@@ -177,14 +177,19 @@ async def test_search_filters_bind_from_query_in_a_handler(db: Database) -> None
         _problem(await client.get("/people?order=random"), 422)
 
 
-@pytest.fixture
-async def example(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ModuleType]:
-    monkeypatch.setenv("DATABASE_URL", db_url)
+def _load_example(url: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("DATABASE_URL", url)
     spec = importlib.util.spec_from_file_location("seaorm_example_app", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "seaorm_example_app", module)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+async def example(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ModuleType]:
+    module = _load_example(db_url, monkeypatch)
     yield module
     async with Database(db_url) as cleanup:
         await cleanup.drop_all(module.Base)
@@ -305,3 +310,23 @@ async def test_crud_with_uuid_keys(db: Database) -> None:
             assert patched.json()["subject"] == "solved"
     finally:
         await db.drop_all(_DeferredBase)
+
+
+def test_crud_routes_produce_a_valid_openapi_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openapi_spec_validator import validate
+
+    from armature.openapi import build_openapi
+
+    module = _load_example("sqlite:///:memory:", monkeypatch)
+    document = build_openapi(module.app)
+    validate(document)  # type: ignore[arg-type]
+    assert {"/authors", "/authors/{id}", "/books/{id}", "/books/feed"} <= set(document["paths"])
+    listing = document["paths"]["/authors"]["get"]
+    params = {p["name"]: p["schema"] for p in listing["parameters"]}
+    assert set(params) == {"q", "sort", "order", "page", "per_page"}
+    assert params["per_page"]["maximum"] == 50
+    create = document["components"]["schemas"]["AuthorCreate"]
+    assert sorted(create["required"]) == ["email", "name"]
+    assert "id" not in create["properties"]
+    assert set(document["paths"]["/authors/{id}"]) == {"get", "patch", "delete"}
+    assert set(document["paths"]["/books/{id}"]) == {"get", "patch", "delete"}

@@ -20,6 +20,18 @@ from sqlalchemy.orm import ColumnProperty
 __all__ = ["column_python_type", "field_definitions", "schema_for"]
 
 _cache: dict[tuple[Any, ...], type[BaseModel]] = {}
+
+
+def _none() -> None:
+    return None
+
+
+def _omitted() -> Any:
+    """An optional non-nullable field: omitted it reads as ``None``, but (unlike ``default=None``)
+    the JSON schema shows no contradictory ``"default": null`` and an explicit null is rejected."""
+    return Field(default_factory=_none)
+
+
 _lock = threading.Lock()
 
 
@@ -101,15 +113,15 @@ def field_definitions(
         if column.nullable:
             annotation = annotation | None
         default: Any = ...
-        if partial or column.nullable or _is_generated(column):  # type: ignore[arg-type]
+        if column.nullable:
             default = None
+        elif partial or _is_generated(column):  # type: ignore[arg-type]
+            default = _omitted()
         elif column.default is not None:
             scalar = column.default
             # NOTE: a literal Python default becomes the schema default (visible in OpenAPI);
             # callable defaults stay unset so the ORM computes them at INSERT time.
-            default = scalar.arg if getattr(scalar, "is_scalar", False) else None
-        # NOTE: an omitted generated column defaults to None without widening the annotation
-        # (pydantic does not validate defaults): an explicit null is still rejected.
+            default = scalar.arg if getattr(scalar, "is_scalar", False) else _omitted()
         fields[key] = (annotation, default)
     return fields
 
