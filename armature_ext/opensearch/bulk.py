@@ -40,6 +40,8 @@ __all__ = [
 
 #: Resolves the index of a document model (applies the provider's ``index_prefix``).
 IndexResolver = Callable[[type["Document"]], str]
+#: What the bulk functions accept: actions, or documents (meaning :class:`IndexAction`).
+Actions = Iterable["BulkAction | Document"] | AsyncIterable["BulkAction | Document"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +205,13 @@ class BulkError(Exception):
 
 
 def _encode(
-    action: BulkAction, default_index: str | None, resolve: IndexResolver | None
-) -> tuple[bytes, str]:
-    """Return the NDJSON lines of ``action`` and its target index."""
+    action: BulkAction | Document, default_index: str | None, resolve: IndexResolver | None
+) -> tuple[bytes, str, BulkAction]:
+    """Return the NDJSON lines of ``action``, its target index and the action itself."""
     from .documents import Document  # NOTE: import cycle (documents uses bulk)
 
+    if isinstance(action, Document):
+        action = IndexAction(action)
     if not isinstance(action, BulkAction) or not action.op:
         raise TypeError(f"bulk actions must be IndexAction/CreateAction/...; got {action!r}")
     doc_id = getattr(action, "id", None)
@@ -242,7 +246,7 @@ def _encode(
     line = orjson.dumps({action.op: meta}) + b"\n"
     if body is not None:
         line += body + b"\n"
-    return line, index
+    return line, index, action
 
 
 def _item_result(action: BulkAction, raw: Mapping[str, Any]) -> BulkItemResult:
@@ -272,7 +276,7 @@ def _item_result(action: BulkAction, raw: Mapping[str, Any]) -> BulkItemResult:
     )
 
 
-async def _aiter(actions: Iterable[BulkAction] | AsyncIterable[BulkAction]) -> AsyncIterator[Any]:
+async def _aiter(actions: Actions) -> AsyncIterator[Any]:
     if isinstance(actions, AsyncIterable):
         async for action in actions:
             yield action
@@ -286,7 +290,7 @@ async def _aiter(actions: Iterable[BulkAction] | AsyncIterable[BulkAction]) -> A
 
 async def streaming_bulk(
     client: AsyncOpenSearch,
-    actions: Iterable[BulkAction] | AsyncIterable[BulkAction],
+    actions: Actions,
     *,
     index: str | None = None,
     resolve_index: IndexResolver | None = None,
@@ -304,7 +308,8 @@ async def streaming_bulk(
 
     Args:
         client: The OpenSearch client.
-        actions: Sync or async iterable of actions (consumed lazily).
+        actions: Sync or async iterable of actions or documents (a document means
+            :class:`IndexAction`), consumed lazily.
         index: Default index for actions without one.
         resolve_index: Maps a document model to its index (used for documents without ``index``).
         chunk_size: Actions per request.
@@ -326,8 +331,8 @@ async def streaming_bulk(
     lines: list[bytes] = []
     pending: list[BulkAction] = []
     size = 0
-    async for action in _aiter(actions):
-        line, target = _encode(action, index, resolve_index)
+    async for item in _aiter(actions):
+        line, target, action = _encode(item, index, resolve_index)
         if touched is not None:
             touched.add(target)
         if pending and (len(pending) >= chunk_size or size + len(line) > max_chunk_bytes):
@@ -394,7 +399,7 @@ def _apply_meta(action: BulkAction, result: BulkItemResult) -> None:
 
 async def bulk(
     client: AsyncOpenSearch,
-    actions: Iterable[BulkAction] | AsyncIterable[BulkAction],
+    actions: Actions,
     *,
     index: str | None = None,
     resolve_index: IndexResolver | None = None,

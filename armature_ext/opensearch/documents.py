@@ -30,7 +30,6 @@ from .bulk import (
     BulkItemResult,
     BulkResult,
     DeleteAction,
-    IndexAction,
     bulk,
     streaming_bulk,
 )
@@ -548,19 +547,6 @@ class Repository(Generic[D]):
         await self.client.indices.refresh(index=self.index_name)
 
     # -- bulk ----------------------------------------------------------------------------------
-    def _actions(
-        self, items: Iterable[D | BulkAction] | AsyncIterable[D | BulkAction]
-    ) -> AsyncIterator[BulkAction]:
-        async def convert() -> AsyncIterator[BulkAction]:
-            if isinstance(items, AsyncIterable):
-                async for item in items:
-                    yield item if isinstance(item, BulkAction) else IndexAction(item)
-            else:
-                for item in items:
-                    yield item if isinstance(item, BulkAction) else IndexAction(item)
-
-        return convert()
-
     async def bulk(
         self,
         items: Iterable[D | BulkAction] | AsyncIterable[D | BulkAction],
@@ -586,7 +572,7 @@ class Repository(Generic[D]):
         """
         return await bulk(
             self.client,
-            self._actions(items),
+            items,
             index=self.index_name,
             resolve_index=self.resolve,
             chunk_size=chunk_size,
@@ -617,7 +603,7 @@ class Repository(Generic[D]):
         """
         return streaming_bulk(
             self.client,
-            self._actions(items),
+            items,
             index=self.index_name,
             resolve_index=self.resolve,
             chunk_size=chunk_size,
