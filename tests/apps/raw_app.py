@@ -2,7 +2,7 @@
 
 Routes:
     ``GET /``               ``hello`` as text/plain.
-    ``GET /scope``          JSON description of the connection scope.
+    ``GET /scope[/...]``    JSON description of the connection scope.
     ``POST /echo``          the request body; ``x-body-chunks`` lists the size of each
                             ``http.request`` message, ``x-more-body`` their ``more_body`` flags.
     ``GET /stream``         three chunks ``chunk-1..3`` with short sleeps; with ``?gate=NAME``
@@ -135,7 +135,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope["path"]
     if path == "/":
         await _text(send, "hello")
-    elif path == "/scope":
+    elif path == "/scope" or path.startswith("/scope/"):
         await _json(send, _describe(scope))
     elif path == "/echo":
         body, sizes, flags = await _read_body(receive)
