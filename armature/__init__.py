@@ -9,6 +9,7 @@ from armature.datastructures import URL, Headers, MutableHeaders, QueryParams, S
 from armature.di import Container, DependencyError, Depends, Inject, Scope
 from armature.exceptions import HTTPException, RequestValidationError
 from armature.middleware.base import Middleware
+from armature.modules import Application, controller, injectable, module, provide
 from armature.params import Body, Cookie, Header, Path, Query
 from armature.requests import Request
 from armature.responses import (
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "URL",
     "App",
+    "Application",
     "AppState",
     "Body",
     "Container",
@@ -68,5 +70,9 @@ __all__ = [
     "State",
     "StreamingResponse",
     "__version__",
+    "controller",
+    "injectable",
+    "module",
+    "provide",
     "register_converter",
 ]

@@ -431,6 +431,7 @@ def plan_handler(
         "ValidationError": ValidationError,
         "Request": Request,
         "dumps": orjson.dumps,
+        "NON_STR_KEYS": orjson.OPT_NON_STR_KEYS,
         "json_default": json_default,
         "to_response": _to_response,
         "Response": Response,
@@ -797,6 +798,16 @@ def _emit_scalar(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec, multi:
         w(3, f"p_{i}, errors = slow(A_{i}, v, L_{i}, errors)")
 
 
+def _emit_dumps(w: _Writer) -> None:
+    # NOTE: orjson refuses non-str dict keys (json.dumps accepts them); retry with the option
+    # only when that happens, so the common case keeps orjson's fastest path.
+    w(3, "try:")
+    w(4, "body = dumps(result, default=json_default)")
+    w(3, "except TypeError:")
+    w(4, "body = dumps(result, default=json_default, option=NON_STR_KEYS)")
+    w(3, "ctype = CT_JSON")
+
+
 def _emit_render(
     w: _Writer,
     ns: dict[str, Any],
@@ -842,12 +853,10 @@ def _emit_render(
         w(3, "body = result.encode()")
         w(3, "ctype = CT_TEXT")
         w(2, "elif type(result) is dict or type(result) is list:")
-        w(3, "body = dumps(result, default=json_default)")
-        w(3, "ctype = CT_JSON")
+        _emit_dumps(w)
     else:
         w(2, "if type(result) is dict or type(result) is list:")
-        w(3, "body = dumps(result, default=json_default)")
-        w(3, "ctype = CT_JSON")
+        _emit_dumps(w)
         w(2, "elif type(result) is str:")
         w(3, "body = result.encode()")
         w(3, "ctype = CT_TEXT")

@@ -291,7 +291,11 @@ class JSONResponse(Response):
         """Encode ``content`` as JSON bytes."""
         if isinstance(content, BaseModel):
             return content.__pydantic_serializer__.to_json(content)
-        return orjson.dumps(content, default=json_default)
+        try:
+            return orjson.dumps(content, default=json_default)
+        except TypeError:
+            # NOTE: non-str dict keys (json.dumps accepts them); only then pay for the option.
+            return orjson.dumps(content, default=json_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 class RedirectResponse(Response):

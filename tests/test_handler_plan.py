@@ -14,6 +14,7 @@ from armature import (
     Cookie,
     Header,
     HTMLResponse,
+    JSONResponse,
     PlainTextResponse,
     Query,
     Request,
@@ -318,3 +319,15 @@ def test_untyped_parameters_are_strings() -> None:
 
     with TestClient(local) as c:
         assert c.get("/u/1?b=2").json() == {"a": "1", "b": "2"}
+
+
+def test_non_string_dict_keys_serialize_like_json_dumps() -> None:
+    local = App()
+
+    @local.get("/ids")
+    async def ids() -> dict:
+        return {1: "a", 2: {3: "b"}}
+
+    with TestClient(local) as c:
+        assert c.get("/ids").json() == {"1": "a", "2": {"3": "b"}}
+    assert JSONResponse({1: "x"}).body == b'{"1":"x"}'
