@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import anyio
@@ -218,14 +219,18 @@ async def test_close_drains_in_use_connections(backend: str, tmp_path: Path) -> 
     await pool.close()  # idempotent
 
 
-async def test_close_gives_up_on_stuck_connections(backend: str, tmp_path: Path) -> None:
+async def test_close_gives_up_on_stuck_connections(
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     pool = await create_pool(config_for(backend, tmp_path))
     conn = await pool.acquire()
     with anyio.fail_after(10):
         await pool.close(timeout=0.1)
     assert pool.closed
-    await pool.release(conn)  # releasing after close does not raise
+    assert "1 connection(s) still in use" in caplog.text
+    await pool.release(conn)  # releasing after close neither raises nor logs an error
     assert pool.status().in_use == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_unopened_pool_refuses_to_serve(backend: str, tmp_path: Path) -> None:

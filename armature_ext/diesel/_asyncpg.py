@@ -176,8 +176,8 @@ class AsyncpgDriver(Driver):
     async def release(self, conn: Connection, raw: object, reusable: bool) -> None:
         proxy: Any = raw
         pool = self._pool
-        if pool is None:
-            return
+        if pool is None or pool.is_closing():
+            return  # close() already terminated every connection, this one included
         lifetime = self.config.max_lifetime
         if not reusable:
             proxy.terminate()

@@ -47,3 +47,11 @@ class Driver(ABC):
     @abstractmethod
     def idle(self) -> int:
         """Connections open and not in use."""
+
+    def release_now(self, raw: object) -> bool:
+        """Take back a clean, reusable ``raw`` synchronously when possible.
+
+        Returns:
+            ``True`` when done; ``False`` means :meth:`release` must be awaited instead.
+        """
+        return False

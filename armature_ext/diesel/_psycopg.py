@@ -208,8 +208,11 @@ class PsycopgDriver(Driver):
         self._lent.discard(connection)
         if not reusable and not connection.closed:
             await connection.close()
-        if self._pool is not None:
-            await self._pool.putconn(connection)
+        if self._pool is None or self._pool.closed:
+            if not connection.closed:
+                await connection.close()
+            return
+        await self._pool.putconn(connection)
 
     async def close(self) -> None:
         pool = self._pool

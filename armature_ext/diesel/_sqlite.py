@@ -211,6 +211,9 @@ class SqliteConnection(Connection):
     def _end_statements(self) -> list[str]:
         return ["PRAGMA query_only = OFF"] if self._raw.query_only else []
 
+    def _is_clean(self, raw: _Record) -> bool:
+        return not raw.query_only and not raw.db.in_transaction
+
     async def _reset(self, raw: _Record) -> None:
         if raw.query_only:
             await _in_thread(raw.conn, _run_control, raw.db, "PRAGMA query_only = OFF")
@@ -397,6 +400,15 @@ class SqliteDriver(Driver):
             await record.conn.close()
         except Exception:  # pragma: no cover - closing a broken connection
             pass
+
+    def release_now(self, raw: object) -> bool:
+        # PERF: the common case (clean, unexpired, pool open) is synchronous: no await, so no
+        # cancellation shield or cleanup timeout is needed around it.
+        assert isinstance(raw, _Record)
+        if self._closed or self._expired(raw, time.monotonic()):
+            return False
+        self._hand_off(raw)
+        return True
 
     async def release(self, conn: Connection, raw: object, reusable: bool) -> None:
         assert isinstance(raw, _Record)

@@ -242,6 +242,8 @@ class Connection(ABC):
         if raw is None or self._broken:
             return False
         try:
+            if self._is_clean(raw):
+                return True
             with anyio.fail_after(self._cleanup_timeout):
                 if self._in_transaction(raw):
                     await self._run_control(raw, "ROLLBACK")
@@ -292,6 +294,10 @@ class Connection(ABC):
     def _end_statements(self) -> list[str]:
         """Return statements to run after the top-level transaction ended (either way)."""
         return []
+
+    def _is_clean(self, raw: Any) -> bool:
+        """Whether the session needs no cleanup before reuse (no transaction, nothing to reset)."""
+        return not self._in_transaction(raw)
 
     async def _reset(self, raw: Any) -> None:  # noqa: B027 - optional hook
         """Undo per-transaction session changes (SQLite's ``query_only``)."""

@@ -381,6 +381,14 @@ class Pool:
         if raw is None:
             return
         try:
+            fast = not conn._broken and conn._is_clean(raw) and self._driver.release_now(raw)
+        except Exception:  # the driver connection is already closed (pool force-closed)
+            fast = False
+        if fast:
+            conn._raw = None
+            self._returned()
+            return
+        try:
             # NOTE: shielded so a cancelled request still rolls back and hands its connection
             # back; _cleanup bounds the time spent.
             with anyio.CancelScope(shield=True):
@@ -396,9 +404,12 @@ class Pool:
             self._spawn(self._driver.release(conn, raw, False))
             raise
         finally:
-            self._in_use -= 1
-            if self._in_use == 0 and self._drained is not None:
-                self._drained.set()
+            self._returned()
+
+    def _returned(self) -> None:
+        self._in_use -= 1
+        if self._in_use == 0 and self._drained is not None:
+            self._drained.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
