@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -17,6 +18,7 @@ from test_diesel_support import (  # noqa: F401 - fixtures
 )
 
 from armature_ext.diesel import (
+    DatabaseConfig,
     DieselError,
     IntegrityError,
     ParameterError,
@@ -255,3 +257,61 @@ async def test_create_pool_from_url_with_overrides(backend: str, tmp_path: Path)
         assert pool.status().max == (4 if backend != "sqlite" else 4)
     finally:
         await pool.close()
+
+
+async def connection_identity(conn: Any) -> object:
+    if conn.backend == "sqlite":
+        return id(conn.raw)
+    return await conn.fetchval("SELECT pg_backend_pid()")
+
+
+async def test_max_lifetime_replaces_old_connections(backend: str, tmp_path: Path) -> None:
+    config = config_for(backend, tmp_path, pool_size=1, max_lifetime=0.1)
+    async with Pool(config) as pool:
+        async with pool.acquire() as conn:
+            first = await connection_identity(conn)
+        async with pool.acquire() as conn:
+            assert await connection_identity(conn) == first  # young: reused
+        await anyio.sleep(0.2)
+        async with pool.acquire():
+            pass  # returned past its lifetime: retired
+        with anyio.fail_after(10):
+            async with pool.acquire() as conn:
+                assert await connection_identity(conn) != first
+
+
+async def test_sqlite_idle_connections_above_min_are_closed(tmp_path: Path) -> None:
+    config = config_for("sqlite", tmp_path, pool_size=3, pool_min=1, idle_timeout=0.1)
+    async with Pool(config) as pool:
+        async with pool.acquire(), pool.acquire(), pool.acquire():
+            pass
+        assert pool.status().size == 3
+        await anyio.sleep(0.2)
+        async with pool.acquire():
+            assert pool.status().size == 1  # two idled out, the minimum stays
+        assert pool.status().idle == 1
+
+
+async def test_sqlite_file_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    async with Pool(config_for("sqlite", tmp_path)) as pool:
+        assert await pool.fetchval("PRAGMA journal_mode") == "wal"
+        assert await pool.fetchval("PRAGMA foreign_keys") == 1
+
+
+async def test_sqlite_memory_is_one_shared_connection() -> None:
+    config = DatabaseConfig(url="sqlite:///:memory:", pool_size=10, acquire_timeout=0.1)
+    async with Pool(config) as pool:
+        status = pool.status()
+        assert (status.max, status.size) == (1, 1)
+        await pool.execute("CREATE TABLE t (x INTEGER)")
+        await pool.execute("INSERT INTO t VALUES ($1)", 1)
+        assert await pool.fetchval("SELECT count(*) FROM t") == 1  # same database every time
+        async with pool.acquire():
+            with pytest.raises(PoolTimeout):
+                await pool.fetchval("SELECT 1")
+        # A failed transaction does not cost the (only) connection and its data.
+        with pytest.raises(RuntimeError):
+            async with pool.transaction() as conn:
+                await conn.execute("INSERT INTO t VALUES ($1)", 2)
+                raise RuntimeError
+        assert await pool.fetchval("SELECT count(*) FROM t") == 1
