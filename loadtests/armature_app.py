@@ -14,7 +14,42 @@ from loadtests.models import Item
 __all__ = ["FEATURES", "VERSION", "make_app"]
 
 VERSION = version("armature")
-FEATURES: frozenset[str] = frozenset()
+FEATURES: frozenset[str] = frozenset({"di"})
+
+
+class Settings:
+    """A singleton injected by the DI rows."""
+
+    greeting = "Hello, World!"
+
+
+class Repository:
+    """A singleton that itself depends on a singleton."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+class Metrics:
+    """A third singleton."""
+
+
+class Session:
+    """A request-scoped resource with cleanup."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = True
+
+
+async def session_factory() -> AsyncIterator[Session]:
+    """Open a session per request; close it after the response."""
+    session = Session()
+    try:
+        yield session
+    finally:
+        session.open = False
 
 
 class NoopMiddleware:
@@ -64,6 +99,22 @@ def make_app(n_routes: int = 100) -> App:
     @app.post("/items", status_code=201)
     async def create(item: Item) -> Item:
         return item
+
+    # Dependency injection rows (issue: DI): compared with the plain /json handler.
+    app.provide(Settings)
+    app.provide(Repository)
+    app.provide(Metrics)
+    app.provide(session_factory, scope="request")
+
+    @app.get("/di/singletons")
+    async def di_singletons(
+        settings: Settings, repo: Repository, metrics: Metrics
+    ) -> dict[str, str]:
+        return {"message": repo.settings.greeting}
+
+    @app.get("/di/request")
+    async def di_request(session: Session) -> dict[str, str]:
+        return {"message": "Hello, World!" if session.open else "closed"}
 
     # Route-level middleware: only the /mw routes pay for the three wrappers.
     mw = Router(prefix="/mw")

@@ -293,6 +293,14 @@ add(Case("last_100", "last of 100 routes", "GET", "/r/a99/b99",
 add(Case("404_100", "404 (100 routes)", "GET", "/nope/missing", _NOT_FOUND,
          overrides=NOT_FOUND_OVERRIDES, budget=Budget(max_ratio=2.0)))  # fmt: skip
 
+# Dependency injection (issue: DI), as multiples of the plain /json handler.
+add(Case("di_singletons", "GET /di/singletons (3 injected singletons)", "GET", "/di/singletons",
+         Expect(200, JSON, json={"message": "Hello, World!"}), feature="di",
+         budget=Budget(relative_to="json", max_factor=1.3)))  # fmt: skip
+add(Case("di_request", "GET /di/request (request-scoped generator)", "GET", "/di/request",
+         Expect(200, JSON, json={"message": "Hello, World!"}), feature="di",
+         budget=Budget(relative_to="json", max_factor=2.5)))  # fmt: skip
+
 # Route-table scaling: the same two requests against apps with 10 and 500 routes.
 add(Case("last_10", "last of 10 routes", "GET", "/r/a9/b9", Expect(200, PLAIN, body=b"a9/b9"),
          n_routes=10))  # fmt: skip
