@@ -302,7 +302,9 @@ class Repository(Generic[D]):
         return self.resolve(self.model)
 
     def resolve(self, model: type[Document]) -> str:
-        """Return the index name of ``model`` (provider prefix applied)."""
+        """Return the index name of ``model`` (this repository's index for its own model)."""
+        if model is self.model and self._index is not None:
+            return self._index
         name = model.config().name
         if isinstance(self._source, AsyncOpenSearch):
             return name
