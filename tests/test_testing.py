@@ -572,3 +572,49 @@ def test_missing_httpx_gives_an_install_hint() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert "pip install armature[testing]" in result.stderr
+
+
+@pytest.fixture
+async def session_client() -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app) as client:
+        yield client
+
+
+@pytest.mark.anyio
+async def test_client_from_an_async_fixture(session_client: AsyncTestClient) -> None:
+    assert (await session_client.get("/state")).json() == {"started": "True"}
+    async with session_client.stream("GET", "/stream") as response:
+        assert await response.aiter_raw().__anext__() == b"chunk-1\n"
+    with pytest.raises(RuntimeError, match="boom"):
+        await session_client.get("/error")
+
+
+def test_sync_early_close_without_a_session(anyio_backend: str) -> None:
+    events: list[str] = []
+    client = TestClient(_endless_app(events), backend=anyio_backend)
+    with client.stream("GET", "/") as response:
+        assert next(response.iter_raw()) == b"tick"
+    assert events == ["http.disconnect", "send raised ClientDisconnected", "app finished"]
+
+
+def test_portal_runs_code_on_the_app_loop(anyio_backend: str) -> None:
+    async def flagging(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            scope["state"]["flag"] = anyio.Event()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        scope["state"]["flag"].set()
+        await _start(send)
+        await send({"type": "http.response.body", "body": b""})
+
+    with TestClient(flagging, backend=anyio_backend, headers={"User-Agent": "mine"}) as client:
+        assert client.headers["user-agent"] == "mine"
+        client.get("/")
+        assert client.portal is not None
+        flag = client.app_state["flag"]
+        assert client.portal.call(flag.is_set)
+        client.portal.call(flag.wait)
+    assert client.portal is None
