@@ -175,6 +175,14 @@ def matching(
     """Searchable documents of ``indices`` matching ``query`` with their scores."""
     hits = []
     query = query or {"match_all": {}}
+    # NOTE: OpenSearch parses the query before looking at documents, so a malformed query fails
+    # even on empty indices; a dry run against an empty document does the same here.
+    for index in indices or [Index(name="_dry_run", settings={}, mappings={})]:
+        try:
+            Evaluator(index, ctx).score(query, {}, "")
+        except ApiError as exc:
+            if indices or exc.type != "query_shard_exception":
+                raise
     for index in indices:
         evaluator = Evaluator(index, ctx)
         for doc in index.searchable.values():
