@@ -20,6 +20,7 @@ from contextlib import (
     asynccontextmanager,
 )
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self
 from urllib.parse import unquote
@@ -180,7 +181,6 @@ class _Exchange:
         "_end",
         "_error",
         "_error_reported",
-        "_expected_length",
         "_finished",
         "_head_ready",
         "_is_head",
@@ -188,10 +188,10 @@ class _Exchange:
         "_owned_task_group",
         "_pieces",
         "_receive_lock",
+        "_remaining",
         "_request",
         "_request_done",
         "_scope",
-        "_sent_length",
         "_source",
         "_started",
         "_synthetic",
@@ -222,8 +222,7 @@ class _Exchange:
         self._closed = False
         self._error: Exception | None = None
         self._error_reported = False
-        self._expected_length: int | None = None
-        self._sent_length = 0
+        self._remaining: int | None = None  # NOTE: bytes still due per Content-Length.
         self._synthetic: bytes | None = None
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
@@ -386,7 +385,11 @@ class _Exchange:
             )
         body = bytes(body)
         more_body = bool(message.get("more_body", False))
-        self._check_length(len(body), more_body)
+        if self._remaining is not None:
+            self._remaining -= len(body)
+            if self._remaining < 0 or (self._remaining and not more_body):
+                word = "longer" if self._remaining < 0 else "shorter"
+                raise RuntimeError(f"Response content {word} than Content-Length.")
         if self._is_head:
             body = b""  # NOTE: servers never send a body for HEAD.
         if not more_body:
@@ -410,22 +413,13 @@ class _Exchange:
                 raise TypeError(f"ASGI header names and values must be bytes, got {pair!r}")
             headers.append((name, value))
             if name.lower() == b"content-length":
-                self._expected_length = int(value)
+                self._remaining = int(value)
         if self._is_head or status in (204, 304):
-            self._expected_length = None
+            self._remaining = None
         self.status = status
         self.headers = headers
         self._started = True
         self._head_ready.set()
-
-    def _check_length(self, size: int, more_body: bool) -> None:
-        if self._expected_length is None:
-            return
-        self._sent_length += size
-        if self._sent_length > self._expected_length:
-            raise RuntimeError("Response content longer than Content-Length.")
-        if not more_body and self._sent_length < self._expected_length:
-            raise RuntimeError("Response content shorter than Content-Length.")
 
 
 class _Lifespan:
@@ -620,25 +614,29 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
         options = runtime.options
         task_group = runtime.task_group
         owned: TaskGroup | None = None
+        scope = _http_scope(request, options, runtime.state if task_group else {})
         if task_group is None:
             # NOTE: outside ``async with`` each request gets its own task group, entered here and
             # exited when the response closes (same task, as httpx always does).
             owned = anyio.create_task_group()
             task_group = await owned.__aenter__()
-        scope = _http_scope(request, options, runtime.state)
-        exchange = _Exchange(options, scope, request, _BodySource(request.stream, True), owned)
-        try:
-            await exchange.start(task_group)
-        except BaseException:
-            await exchange.aclose()
-            raise
+        exchange = await _open_exchange(
+            options, scope, request, task_group, use_async=True, owned=owned
+        )
         return _response(exchange, _AsyncResponseStream(exchange))
 
 
 async def _open_exchange(
-    options: _Options, scope: Scope, request: httpx.Request, task_group: TaskGroup
+    options: _Options,
+    scope: Scope,
+    request: httpx.Request,
+    task_group: TaskGroup,
+    *,
+    use_async: bool,
+    owned: TaskGroup | None = None,
 ) -> _Exchange:
-    exchange = _Exchange(options, scope, request, _BodySource(request.stream, False))
+    """Create an exchange and run it until the response starts (or fails)."""
+    exchange = _Exchange(options, scope, request, _BodySource(request.stream, use_async), owned)
     try:
         await exchange.start(task_group)
     except BaseException:
@@ -660,8 +658,9 @@ class _SyncTransport(httpx.BaseTransport):
         _check_thread(self._backend)
         stack = ExitStack()
         try:
-            portal, task_group = runtime.portal, runtime.task_group
+            portal, task_group, state = runtime.portal, runtime.task_group, runtime.state
             if portal is None or task_group is None:
+                state = {}
                 # NOTE: outside ``with`` each request gets its own portal, closed with the response.
                 portal = stack.enter_context(
                     start_blocking_portal(self._backend, self._backend_options)
@@ -669,8 +668,12 @@ class _SyncTransport(httpx.BaseTransport):
                 task_group = stack.enter_context(
                     portal.wrap_async_context_manager(_serve(runtime.options, {}, lifespan=False))
                 )
-            scope = _http_scope(request, runtime.options, runtime.state)
-            exchange = portal.call(_open_exchange, runtime.options, scope, request, task_group)
+            scope = _http_scope(request, runtime.options, state)
+            exchange = portal.call(
+                partial(
+                    _open_exchange, runtime.options, scope, request, task_group, use_async=False
+                )
+            )
         except BaseException:
             stack.close()
             raise

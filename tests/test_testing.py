@@ -222,6 +222,7 @@ async def test_lifespan_runs_around_the_block_and_shares_state() -> None:
     assert events == ["startup", "shutdown"]
     # NOTE: each request gets a shallow copy: keys set by a request do not leak to the next one.
     assert first.text == second.text == "['db'] ['connection']"
+    assert (await client.get("/")).text == "[] None"  # NOTE: no session, no state.
 
 
 def test_sync_lifespan_runs_around_the_block(anyio_backend: str) -> None:
@@ -234,6 +235,7 @@ def test_sync_lifespan_runs_around_the_block(anyio_backend: str) -> None:
         assert client.get("/").text == "['db'] ['connection']"
         assert client.portal is not None
     assert events == ["startup", "shutdown"]
+    assert client.get("/").text == "[] None"  # NOTE: the last session's state is not reused.
     with client:  # NOTE: a client can run another session.
         pass
     assert events == ["startup", "shutdown", "startup", "shutdown"]
