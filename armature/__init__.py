@@ -30,6 +30,7 @@ from armature.routing import (
     register_converter,
 )
 from armature.state import AppState
+from armature.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,8 @@ __all__ = [
     "Router",
     "State",
     "StreamingResponse",
+    "WebSocket",
+    "WebSocketDisconnect",
     "__version__",
     "controller",
     "injectable",

@@ -586,6 +586,7 @@ def plan_call(
     resolvers: Sequence[ParamResolver] = (),
     max_body_size: int,
     app: Any = None,
+    localns: dict[str, Any] | None = None,
 ) -> tuple[Callable[[Scope, Receive], Awaitable[dict[str, Any]]], list[ParamSpec]]:
     """Plan only the binding of ``func``'s parameters (for dependency functions).
 
@@ -595,12 +596,18 @@ def plan_call(
         resolvers: Hooks for parameters no built-in source claims.
         max_body_size: The body limit.
         app: The application, given to ``Request`` objects.
+        localns: Extra names for resolving postponed annotations.
 
     Returns:
         ``(bind, specs)``: ``await bind(scope, receive)`` returns the keyword arguments, or raises
         ``RequestValidationError``.
     """
-    specs, _, _ = _inspect(func, path_names, {}, resolvers, None)
+    token = _LOCALNS.set(localns) if localns is not None else None
+    try:
+        specs, _, _ = _inspect(func, path_names, {}, resolvers, None)
+    finally:
+        if token is not None:
+            _LOCALNS.reset(token)
     ns: dict[str, Any] = {
         "RequestValidationError": RequestValidationError,
         "ValidationError": ValidationError,

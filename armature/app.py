@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from armature._handler_plan import HandlerPlan, ParamResolver, plan_handler
+from armature._handler_plan import HandlerPlan, ParamResolver, plan_call, plan_handler
 from armature.datastructures import encode_header
 from armature.di._resolver import DependencyOverrides, make_resolver
 from armature.di.container import Container, request_cleanup
@@ -47,6 +47,7 @@ from armature.routing.routes import (
 )
 from armature.state import AppState
 from armature.types import ASGIApp, Message, Receive, Scope, Send
+from armature.websockets import WebSocket, WebSocketDisconnect
 
 __all__ = ["App", "CompiledRoute", "NoMatchFound"]
 
@@ -56,6 +57,22 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response] | Response
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 
 _PROBLEM = b"application/problem+json"
+_PROBLEM_TYPE = "application/problem+json"
+
+
+def _current_websocket(scope: Scope, receive: Receive) -> WebSocket:
+    websocket: WebSocket = scope["armature.websocket"]
+    return websocket
+
+
+_current_websocket.is_async = False  # type: ignore[attr-defined]
+
+
+def _websocket_resolver(spec: Any, base: Any, path_names: frozenset[str]) -> Any:
+    """Bind a parameter annotated ``WebSocket`` to the connection."""
+    if inspect.isclass(base) and issubclass(base, WebSocket):
+        return _current_websocket
+    return None
 
 
 class NoMatchFound(LookupError):
@@ -148,7 +165,7 @@ class App(Router):
         self.version = version
         self.container = Container()
         self.dependency_overrides = DependencyOverrides(self.container)
-        self.param_resolvers: list[ParamResolver] = [make_resolver(self)]
+        self.param_resolvers: list[ParamResolver] = [_websocket_resolver, make_resolver(self)]
         self._started = False
         self.compile_hooks: list[Callable[[App], None]] = []
         self.compiled_routes: list[CompiledRoute] = []
@@ -158,6 +175,7 @@ class App(Router):
         self._compile_lock = threading.Lock()
         self._compiled = False
         self._entry: ASGIApp = self._compile_then_dispatch
+        self._ws_entry: ASGIApp = self._compile_then_websocket
 
     # -- ASGI entry --------------------------------------------------------------------------
 
@@ -169,7 +187,7 @@ class App(Router):
         elif scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
+            await self._ws_entry(scope, receive, send)
         else:
             raise RuntimeError(f"armature does not handle {scope['type']!r} scopes")
 
@@ -212,11 +230,107 @@ class App(Router):
         """Register a ready instance under ``key``."""
         self.container.add_value(key, value)
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # NOTE: no websocket routes yet: refuse the handshake cleanly (servers answer 403).
-        message = await receive()
-        if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1000})
+    async def _compile_then_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.compile()
+        if not self._started:
+            self._started = True
+            await self.container.startup()
+        await self._ws_entry(scope, receive, send)
+
+    def _plan_websocket(self, flat: FlatRoute, path_names: frozenset[str], label: str) -> ASGIApp:
+        route = flat.route
+        try:
+            bind, specs = plan_call(
+                route.endpoint,
+                path_names=path_names,
+                resolvers=self.param_resolvers,
+                max_body_size=self.max_body_size or DEFAULT_MAX_BODY_SIZE,
+                app=self,
+                localns=route.localns,
+            )
+        except (TypeError, ValueError) as exc:
+            raise RouteDefinitionError(f"{label}: {exc}") from exc
+        if any(spec.source == "body" for spec in specs):
+            raise RouteDefinitionError(f"{label}: a websocket handler cannot take a request body")
+        handler = route.endpoint
+        app = self
+
+        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            websocket = WebSocket(scope, receive, send, app)
+            scope["armature.websocket"] = websocket
+            try:
+                try:
+                    kwargs = await bind(scope, receive)
+                except HTTPException as exc:
+                    await websocket.deny(
+                        exc.status_code,
+                        orjson.dumps(exc.to_problem(instance=scope.get("path"))),
+                        media_type="application/problem+json",
+                    )
+                    return
+                await handler(**kwargs)
+            except WebSocketDisconnect:
+                pass
+            except HTTPException as exc:
+                if websocket.application_state == "connecting":
+                    await websocket.deny(
+                        exc.status_code,
+                        orjson.dumps(exc.to_problem(instance=scope.get("path"))),
+                        media_type="application/problem+json",
+                    )
+                else:
+                    await websocket.close(1008, exc.detail)
+            except Exception:
+                logger.exception("unhandled error in websocket %s", scope.get("path"))
+                if websocket.application_state == "connecting":
+                    await websocket.deny(500, problem_body(500), media_type=_PROBLEM_TYPE)
+                else:
+                    await websocket.close(1011)
+            finally:
+                await request_cleanup(scope)
+            if websocket.application_state == "connecting":
+                # NOTE: the handler returned without accepting: refuse the handshake.
+                await websocket.deny(403, problem_body(403), media_type=_PROBLEM_TYPE)
+            elif websocket.application_state == "connected":
+                await websocket.close(1000)
+
+        return endpoint
+
+    def _build_ws_dispatch(self, table: RouteTable) -> ASGIApp:
+        static = table.static
+        match = table.match
+        mounts = [(m.path, m.app) for m in self._mounts]
+
+        async def dispatch_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+            path: str = scope["path"]
+            root = scope.get("root_path")
+            if root and path.startswith(root):
+                rest = path[len(root) :]
+                if not rest:
+                    path = "/"
+                elif rest[0] == "/":
+                    path = rest
+            leaf = static.get(path)
+            if leaf is None:
+                found = match(path)
+                if found is not None:
+                    leaf, values = found
+                    scope["path_params"] = dict(zip(leaf.names["WEBSOCKET"], values, strict=True))
+            if leaf is not None:
+                await leaf.methods["WEBSOCKET"](scope, receive, send)
+                return
+            for prefix, app in mounts:
+                if not prefix or path == prefix or path.startswith(prefix + "/"):
+                    child = dict(scope)
+                    child["root_path"] = (root or "") + prefix
+                    await app(child, receive, send)
+                    return
+            # NOTE: no such websocket route: close before accepting (servers answer 403).
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1008})
+
+        return dispatch_websocket
 
     # -- declaration helpers -----------------------------------------------------------------
 
@@ -287,6 +401,7 @@ class App(Router):
                 hook(self)
             self.container.compile()
             table = RouteTable()
+            ws_table = RouteTable()
             compiled: list[CompiledRoute] = []
             names: dict[str, CompiledRoute] = {}
             for flat in self.flatten():
@@ -300,6 +415,14 @@ class App(Router):
                 converter_types = {
                     s.name: s.converter.python_type for s in segments if s.name and s.converter
                 }
+                if "WEBSOCKET" in route.methods:
+                    ws_endpoint = compose(
+                        flat.middleware, self._plan_websocket(flat, path_names, label)
+                    )
+                    ws_table.leaf_for(normalize_path(flat.path), segments).add(
+                        "WEBSOCKET", ws_endpoint, tuple(s.name for s in segments if s.name), label
+                    )
+                    continue
                 try:
                     plan = plan_handler(
                         route.endpoint,
@@ -335,6 +458,7 @@ class App(Router):
                 compiled.append(entry)
                 names.setdefault(name, entry)
             table.finish(self.automatic_options)
+            ws_table.finish(automatic_options=False)
             self._mounts = sorted(self.flatten_mounts(), key=lambda m: len(m.path), reverse=True)
             self.compiled_routes = compiled
             self._names = names
@@ -343,6 +467,7 @@ class App(Router):
             if self.app_middleware:
                 entry_app = self._error_guard(entry_app)
             self._entry = entry_app
+            self._ws_entry = compose(self.app_middleware, self._build_ws_dispatch(ws_table))
             self._compiled = True
 
     def _stages(self, flat: FlatRoute) -> dict[str, Any]:

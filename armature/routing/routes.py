@@ -333,6 +333,52 @@ class Router:
         """Declare an OPTIONS route (otherwise OPTIONS is answered automatically)."""
         return self.route(path, ("OPTIONS",), **options)
 
+    def add_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        localns: dict[str, Any] | None = None,
+    ) -> Route:
+        """Declare a websocket route; the handler takes a ``WebSocket`` and bound parameters.
+
+        Args:
+            path: The path template.
+            endpoint: ``async def handler(websocket: WebSocket, ...)``.
+            name: Route name (defaults to the handler's ``__name__``).
+            middleware: Route-level pure ASGI middleware.
+            localns: Names to resolve the handler's annotations with.
+
+        Returns:
+            The declared route.
+        """
+        parse_path(path, where=f"websocket route {path!r}")
+        route = Route(
+            path=path,
+            endpoint=endpoint,
+            methods=frozenset({"WEBSOCKET"}),
+            name=name or str(getattr(endpoint, "__name__", "websocket")),
+            middleware=list(middleware or []),
+            include_in_schema=False,
+            localns=localns,
+        )
+        self.routes.append(route)
+        return route
+
+    def websocket(self, path: str, **options: Any) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_websocket_route`."""
+
+        def decorator(func: F) -> F:
+            frame = sys._getframe(1)
+            if frame.f_locals is not frame.f_globals:
+                options.setdefault("localns", dict(frame.f_locals))
+            self.add_websocket_route(path, func, **options)
+            return func
+
+        return decorator
+
     def use_guards(self, *guards: Any) -> None:
         """Guard every route of this router (on an app: every route, globally)."""
         self.extra.setdefault("guards", []).extend(guards)
