@@ -537,3 +537,37 @@ async def test_server_defaults_are_loaded_after_writes(db: Database) -> None:
             assert inner.label == "fresh"
     finally:
         await db.drop_all(Stamped)
+
+
+async def test_middleware_creates_sessions_lazily_and_returns_connections(db: Database) -> None:
+    made: list[object] = []
+    factory = db.sessionmaker
+
+    def counting_factory() -> Any:
+        session = factory()
+        made.append(session)
+        return session
+
+    db._sessionmaker = counting_factory  # type: ignore[assignment]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"]
+        if path == "/read":
+            await User.count()
+        elif path == "/touch":
+            current_session()  # creates the session, runs nothing
+        elif path == "/pending":
+            current_session().add(User(email="never@x.io", name="never"))  # not committed
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    wrapped = DatabaseSessionMiddleware(app, database=db)
+    async with AsyncTestClient(wrapped) as client:
+        await client.get("/nothing")
+        assert made == []  # never needed, never created
+        for path in ("/read", "/touch", "/pending", "/read"):
+            assert (await client.get(path)).status_code == 200
+    assert len(made) == 4
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with db.session(bind=False) as session:
+        assert await User.count(session=session) == 0  # the pending add was rolled back

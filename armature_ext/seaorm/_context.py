@@ -7,21 +7,72 @@ resolve their session as: explicit ``session=`` argument, else the bound one, el
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
+    "LazySession",
     "NoSessionError",
     "bind_session",
+    "bound_session",
     "current_session",
     "in_unit_of_work",
     "resolve_session",
 ]
 
-_current: ContextVar[AsyncSession | None] = ContextVar("armature_seaorm_session", default=None)
+
+class LazySession:
+    """A request's session, created on first use (requests that never touch the DB pay nothing).
+
+    Args:
+        factory: Makes the session (an ``async_sessionmaker``).
+        on_create: Called with the new session (e.g. to open a unit of work on it).
+    """
+
+    __slots__ = ("factory", "on_create", "session")
+
+    def __init__(
+        self,
+        factory: Callable[[], AsyncSession],
+        on_create: Callable[[AsyncSession], object] | None = None,
+    ) -> None:
+        self.factory = factory
+        self.on_create = on_create
+        self.session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        """Return the session, creating it the first time.
+
+        Returns:
+            The session.
+        """
+        session = self.session
+        if session is None:
+            session = self.session = self.factory()
+            if self.on_create is not None:
+                self.on_create(session)
+        return session
+
+
+_current: ContextVar[AsyncSession | LazySession | None] = ContextVar(
+    "armature_seaorm_session", default=None
+)
+
+
+def bound_session() -> AsyncSession | None:
+    """Return the session bound to the current context (creating a lazy one), or ``None``.
+
+    Returns:
+        The bound session or ``None``.
+    """
+    bound = _current.get()
+    if isinstance(bound, LazySession):
+        return bound.get()
+    return bound
+
 
 # NOTE: stored in ``session.info`` (a per-session dict) rather than a contextvar so that the flag
 # follows the session object, whichever task happens to use it.
@@ -42,7 +93,7 @@ def current_session() -> AsyncSession:
         NoSessionError: When no session is bound (use ``async with db.session():``, the
             ``DatabaseSessionMiddleware`` or pass ``session=`` explicitly).
     """
-    session = _current.get()
+    session = bound_session()
     if session is None:
         raise NoSessionError(
             "no database session is bound to this context: wrap the code in "

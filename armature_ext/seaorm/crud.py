@@ -35,7 +35,7 @@ from armature import Query as QueryParam
 from armature import Router
 from armature.exceptions import Conflict
 
-from ._context import _current, resolve_session
+from ._context import bound_session, resolve_session
 from .database import Database, _transaction
 from .filters import SearchFilters
 from .model import ActiveModel
@@ -143,7 +143,7 @@ def crud_router(
     tag_list = list(tags) if tags is not None else [label]
 
     def session_scope() -> AbstractAsyncContextManager[Any]:
-        if database is not None and _current.get() is None:
+        if database is not None and bound_session() is None:
             return database.session()
         return nullcontext()
 

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from armature_ext.diesel.config import DatabaseConfig
 
 from ._context import (
-    _current,
     bind_session,
+    bound_session,
     enter_unit_of_work,
     exit_unit_of_work,
 )
@@ -212,7 +212,7 @@ class Database:
         Returns:
             An async context manager yielding the session.
         """
-        target = session if session is not None else _current.get()
+        target = session if session is not None else bound_session()
         if target is None:
             async with self.session() as fresh, _transaction(fresh):
                 yield fresh

@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from armature.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._context import _current, enter_unit_of_work
+from ._context import LazySession, _current, enter_unit_of_work
 from .database import Database
 
 __all__ = ["DatabaseSessionMiddleware"]
@@ -17,8 +17,8 @@ class DatabaseSessionMiddleware:
 
     By default the middleware only *binds and closes*: active-record writes (``create``,
     ``save``, ``update``, ``delete``) commit themselves, ``db.transaction()`` groups several
-    writes, and anything left uncommitted is rolled back when the session closes. Opening a
-    session is cheap: a pooled connection is only checked out on the first query.
+    writes, and anything left uncommitted is rolled back when the session closes. The session is
+    created on first use, and a pooled connection is only checked out by the first query.
 
     With ``commit_on_success=True`` the request is one unit of work instead: active-record
     writes only flush, and the middleware commits *just before* the response starts when its
@@ -54,32 +54,41 @@ class DatabaseSessionMiddleware:
         if scope["type"] not in self.scope_types:
             await self.app(scope, receive, send)
             return
-        session = self.database.sessionmaker()
-        token = _current.set(session)
+        # PERF: the session is created on first use; requests that never query skip it entirely.
+        lazy = LazySession(
+            self.database.sessionmaker, enter_unit_of_work if self.commit_on_success else None
+        )
+        token = _current.set(lazy)
         try:
             if not self.commit_on_success:
                 await self.app(scope, receive, send)
                 return
-            enter_unit_of_work(session)
             decided = False
 
             async def send_committing(message: Message) -> None:
                 nonlocal decided
                 if not decided and message["type"] == "http.response.start":
                     decided = True
-                    if message["status"] < 400:
-                        await session.commit()
-                    else:
-                        await session.rollback()
+                    session = lazy.session
+                    if session is not None:
+                        if message["status"] < 400:
+                            await session.commit()
+                        else:
+                            await session.rollback()
                 await send(message)
 
             try:
                 await self.app(scope, receive, send_committing)
             except BaseException:
-                if not decided:
-                    await session.rollback()
+                if not decided and lazy.session is not None:
+                    await lazy.session.rollback()
                 raise
         finally:
             _current.reset(token)
-            # NOTE: close() rolls back whatever is still uncommitted and returns the connection.
-            await session.close()
+            session = lazy.session
+            # PERF: closing costs a greenlet round trip; skip it when there is nothing to release.
+            if session is not None and (
+                session.in_transaction() or session.identity_map or session.new
+            ):
+                # NOTE: close() rolls back whatever is still uncommitted and returns the connection.
+                await session.close()
