@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import dis
 import enum
 import functools
 import inspect
@@ -28,6 +29,7 @@ from pathlib import PurePath
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
+import anyio
 import anyio.to_thread
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
@@ -42,7 +44,7 @@ from armature.exceptions import (
     UnsupportedMediaType,
 )
 from armature.params import UNSET, Body, Header, Param
-from armature.requests import Request, is_json_content_type, read_body
+from armature.requests import ClientDisconnect, Request, is_json_content_type, read_body
 from armature.responses import JSONResponse, Response, json_default
 from armature.types import ASGIApp, Receive, Scope, Send
 
@@ -377,6 +379,7 @@ def plan_handler(
     app: Any = None,
     extra_hints: dict[str, Any] | None = None,
     localns: dict[str, Any] | None = None,
+    cancel_on_disconnect: bool = True,
     guards: Callable[[Any], Awaitable[None]] | None = None,
     interceptors: Callable[[Any, Any], Awaitable[Any]] | None = None,
     filters: Callable[[BaseException, Any], Awaitable[Any]] | None = None,
@@ -399,6 +402,8 @@ def plan_handler(
         app: The application, given to ``Request`` objects the handler asks for.
         extra_hints: Annotations that override the handler's (e.g. ``self`` of a controller).
         localns: Extra names for resolving postponed annotations (the declaring scope's locals).
+        cancel_on_disconnect: Cancel the handler when the client disconnects (only armed for
+            async handlers that can suspend and do not read the request channel themselves).
         guards: The composed guards (``await guards(context)`` raises to refuse), if any.
         interceptors: The composed interceptors (``await interceptors(context, inner)``), if any.
         filters: The composed exception filters (``await filters(exc, context)``), if any.
@@ -490,9 +495,21 @@ def plan_handler(
     args = [f"p_{i}" for i, s in enumerate(specs) if s.name in positional]
     args += [f"{s.name}=p_{i}" for i, s in enumerate(specs) if s.name not in positional]
     call = f"handler({', '.join(args)})"
-    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004
-    ):
+    )
+    watch = (
+        cancel_on_disconnect
+        and is_async
+        and can_suspend(handler)
+        and not any(s.source == "request" for s in specs)
+    )
+    if watch:
+        # NOTE: a disconnect watcher costs a task group, so it is armed only where it can matter:
+        # handlers that can suspend (a handler without await finishes before any disconnect).
+        ns["run_watched"] = run_watched
+        w(2, f"result = await run_watched({call}, receive)")
+    elif is_async:
         w(2, f"result = await {call}")
     else:
         w(2, f"result = await run_sync(partial({call.replace('handler(', 'handler, ', 1)})")
@@ -637,6 +654,48 @@ def plan_call(
     source = "\n".join(w.lines)
     exec(compile(source, f"<armature binder {getattr(func, '__qualname__', func)!s}>", "exec"), ns)
     return ns["bind"], specs
+
+
+_SUSPENDING_OPS = frozenset(
+    {"GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "BEFORE_ASYNC_WITH", "YIELD_VALUE", "SEND"}
+)
+
+
+def can_suspend(func: Callable[..., Any]) -> bool:
+    """Whether an ``async def`` can suspend (its own code awaits or iterates asynchronously)."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return True
+    return any(instr.opname in _SUSPENDING_OPS for instr in dis.get_instructions(code))
+
+
+async def run_watched(coro: Awaitable[Any], receive: Receive) -> Any:
+    """Await ``coro`` while watching for ``http.disconnect``; cancel it when the client leaves.
+
+    Raises:
+        ClientDisconnect: The client went away and the handler was cancelled.
+    """
+    disconnected = False
+    result: Any = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected = True
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(watch)
+        try:
+            result = await coro
+        finally:
+            group.cancel_scope.cancel()
+    if disconnected:
+        raise ClientDisconnect()
+    return result
 
 
 def _model_from_return(return_hint: Any) -> Any:

@@ -442,6 +442,7 @@ class App(Router):
                         app=self,
                         extra_hints=route.extra.get("hints"),
                         localns=route.localns,
+                        cancel_on_disconnect=route.extra.get("cancel_on_disconnect", True),
                         **self._stages(flat),
                     )
                 except (TypeError, ValueError) as exc:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from typing import Any
 
+import anyio
 import orjson
 
 from armature.datastructures import URL, Address, Headers, QueryParams, State
@@ -234,6 +235,27 @@ class Request:
         """The ``Content-Type`` header, if any."""
         value = self.headers.get("content-type")
         return None if value is None else str(value)
+
+    async def is_disconnected(self) -> bool:
+        """Whether the client has gone away (checks without waiting).
+
+        NOTE: handlers that take the ``Request`` own the receive channel, so armature does not
+        watch it for them; long-running ones can poll this.
+        """
+        if self._stream_consumed and self._body is None:
+            return False
+        with anyio.move_on_after(0):
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                return True
+            if message["type"] == "http.request" and self._body is None:
+                # NOTE: keep what was read, so body() still returns it.
+                self._body = message.get("body", b"")
+                self._stream_consumed = True
+                if message.get("more_body", False):
+                    rest = await read_body(self.receive, [], self.max_body_size - len(self._body))
+                    self._body += rest
+        return False
 
     async def stream(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives, enforcing the body limit while streaming.

@@ -222,6 +222,7 @@ class Router:
         guards: Sequence[Any] = (),
         interceptors: Sequence[Any] = (),
         filters: Sequence[Any] = (),
+        cancel_on_disconnect: bool = True,
     ) -> Route:
         """Declare a route.
 
@@ -248,6 +249,8 @@ class Router:
             guards: Route-level guards (see :mod:`armature.pipeline`).
             interceptors: Route-level interceptors.
             filters: Route-level exception filters.
+            cancel_on_disconnect: Cancel the handler if the client disconnects while it runs;
+                False for fire-and-finish work.
 
         Returns:
             The declared route.
@@ -266,6 +269,8 @@ class Router:
             merged = [*extra.get(key, ()), *items, *getattr(endpoint, attribute, ())]
             if merged:
                 extra[key] = merged
+        if not cancel_on_disconnect:
+            extra["cancel_on_disconnect"] = False
         route = Route(
             path=path,
             endpoint=endpoint,
