@@ -252,7 +252,7 @@ async def test_async_client_and_websocket_refusal() -> None:
         sent.append(message)
 
     await app({"type": "websocket", "path": "/", "headers": []}, receive, send)
-    assert sent == [{"type": "websocket.close", "code": 1000}]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
 def test_middleware_cannot_be_added_after_start() -> None:
