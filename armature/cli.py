@@ -101,7 +101,8 @@ def _kind(obj: Any) -> str:
         return f"the module {obj.__name__}"
     if inspect.isfunction(obj) or inspect.ismethod(obj):
         return f"the function {obj.__qualname__}"
-    return f"a {type(obj).__qualname__}"
+    name = type(obj).__qualname__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _takes_no_arguments(obj: Any) -> bool:

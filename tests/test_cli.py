@@ -256,7 +256,7 @@ def test_load_app_from_the_current_directory(project: Path) -> None:
             {},
             "(it is the function create); it takes no arguments: pass --factory to call it",
         ),
-        ("cliapp:create_nothing", {"factory": True}, "(the factory returned a int)"),
+        ("cliapp:create_nothing", {"factory": True}, "(the factory returned an int)"),
         (
             "cliapp:create_broken",
             {"factory": True},
