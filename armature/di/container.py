@@ -127,7 +127,7 @@ def _declared_dependencies(factory: Callable[..., Any]) -> dict[str, tuple[Any, 
     deps: dict[str, tuple[Any, bool]] = {}
     signature = inspect.signature(target)
     for index, (name, parameter) in enumerate(signature.parameters.items()):
-        if index == 0 and inspect.isclass(factory) and name == "self":
+        if index == 0 and inspect.isclass(factory):
             continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
