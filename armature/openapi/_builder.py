@@ -570,7 +570,7 @@ class _Builder:
                 )
             scopes = [str(s) for s in (getattr(guard, "openapi_scopes", None) or ())]
             requirement[name] = sorted({*requirement.get(name, ()), *scopes})
-        return [requirement] if requirement else []
+        return [{name: requirement[name] for name in sorted(requirement)}] if requirement else []
 
 
 def _replace_problem_refs(value: Any, problem: str, validation: str) -> Any:
