@@ -319,8 +319,14 @@ async def test_refresh_controls_search_visibility(provider: OpenSearchProvider) 
     assert await products.count() == 1
     await products.index(_shoe("p2"), refresh=True)
     assert await products.count() == 2
+
+
+async def test_refresh_wait_for(products: Repository[Product]) -> None:
+    # NOTE: on an index with refresh disabled, wait_for would wait for a manual refresh.
     await products.index(_shoe("p3"), refresh="wait_for")
-    assert await products.count() == 3
+    assert await products.count() == 1
+    await products.delete("p3", refresh="wait_for")
+    assert await products.count() == 0
 
 
 async def test_routing(provider: OpenSearchProvider) -> None:

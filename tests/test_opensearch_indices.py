@@ -267,3 +267,14 @@ async def test_failed_reindex_keeps_the_alias(provider: OpenSearchProvider) -> N
     assert info.value.failures
     assert await indices.get_alias("books") == [provider.index_name("books-v1")]
     assert not await indices.exists("books-bad")
+
+
+async def test_reindex_failures(provider: OpenSearchProvider) -> None:
+    await provider.indices.create(Book)
+    await _fill(provider.repository(Book))
+    await provider.indices.create("numbers", mappings={"properties": {"title": {"type": "long"}}})
+    with pytest.raises(ReindexError) as info:
+        await provider.indices.reindex(Book, "numbers")
+    assert info.value.failures[0]["cause"]["type"] == "mapper_parsing_exception"
+    result = await provider.indices.reindex(Book, "numbers", raise_on_failures=False)
+    assert result.failures and result.created == 0

@@ -128,3 +128,16 @@ async def test_reset_between_tests(provider: OpenSearchProvider, fake: FakeOpenS
     """Each test starts from an empty cluster (the previous tests created indices)."""
     assert fake.state.cluster.indices == {}
     assert fake.state.cluster.templates == {}
+
+
+async def test_real_cluster_cleanup_deletes_prefixed_resources(
+    provider: OpenSearchProvider, opensearch_target: Target, fake: FakeOpenSearch
+) -> None:
+    """The teardown used against real clusters, exercised here against the fake."""
+    await provider.indices.create(Thing)
+    await provider.indices.create("other")
+    await provider.indices.put_template("tpl", ["tpl-*"])
+    await provider.client.indices.create(index="not-ours")
+    await fake_cluster._delete_test_resources(opensearch_target.config)
+    assert sorted(fake.state.cluster.indices) == ["not-ours"]
+    assert fake.state.cluster.templates == {}

@@ -418,6 +418,12 @@ class Aggregations(Mapping[str, AggResult]):
     def buckets(self, name: str) -> list[Bucket]:
         """Return the buckets of bucket aggregation ``name``.
 
+        Args:
+            name: The aggregation's result name.
+
+        Returns:
+            Its buckets, in the order OpenSearch returned them.
+
         Raises:
             KeyError: Unknown name.
             TypeError: ``name`` is not a bucket aggregation.
@@ -428,7 +434,13 @@ class Aggregations(Mapping[str, AggResult]):
         return result.buckets
 
     def value(self, name: str) -> float | None:
-        """Return the value of metric aggregation ``name`` (``None``: no data).
+        """Return the value of metric aggregation ``name``.
+
+        Args:
+            name: The aggregation's result name.
+
+        Returns:
+            The value, ``None`` when no document had the field.
 
         Raises:
             KeyError: Unknown name.

@@ -156,6 +156,9 @@ class Document(BaseModel):
     def config(cls) -> IndexConfig:
         """Return the model's :class:`IndexConfig`.
 
+        Returns:
+            The ``index_config`` class attribute.
+
         Raises:
             TypeError: The model has no ``index_config``.
         """
@@ -173,7 +176,11 @@ class Document(BaseModel):
         return self._meta
 
     def document_id(self) -> str | None:
-        """Return the ``_id`` for this document (``id_field`` value, else the known meta id)."""
+        """Return the ``_id`` of this document.
+
+        Returns:
+            The ``id_field`` value as a string, else the id from ``document_meta`` (or ``None``).
+        """
         id_field = self.config().id_field
         if id_field is not None:
             value = getattr(self, id_field)
@@ -181,7 +188,11 @@ class Document(BaseModel):
         return self._meta.id
 
     def routing_value(self) -> str | None:
-        """Return the routing value (``routing_field`` value) or ``None``."""
+        """Return the shard routing value of this document.
+
+        Returns:
+            The ``routing_field`` value as a string, or ``None`` for unrouted models.
+        """
         routing_field = self.config().routing_field
         if routing_field is None:
             return None
@@ -189,7 +200,11 @@ class Document(BaseModel):
         return None if value is None else str(value)
 
     def to_source(self) -> dict[str, Any]:
-        """Return the JSON ``_source`` stored in OpenSearch."""
+        """Return the JSON ``_source`` stored in OpenSearch.
+
+        Returns:
+            The model dumped in JSON mode, by alias.
+        """
         return self.model_dump(mode="json", by_alias=True)
 
     @classmethod
@@ -248,7 +263,11 @@ class Document(BaseModel):
 
     @classmethod
     def index_settings(cls) -> dict[str, Any]:
-        """Return the index settings from the config."""
+        """Return the index settings from the config.
+
+        Returns:
+            A copy of ``index_config.settings``.
+        """
         return dict(cls.config().settings)
 
 
@@ -302,7 +321,15 @@ class Repository(Generic[D]):
         return self.resolve(self.model)
 
     def resolve(self, model: type[Document]) -> str:
-        """Return the index name of ``model`` (this repository's index for its own model)."""
+        """Return the index a document of ``model`` is written to.
+
+        Args:
+            model: A document model.
+
+        Returns:
+            This repository's index for its own model; otherwise the model's configured name
+            with the provider's prefix.
+        """
         if model is self.model and self._index is not None:
             return self._index
         name = model.config().name
@@ -359,7 +386,18 @@ class Repository(Generic[D]):
         return result
 
     async def create(self, doc: D, *, refresh: Refresh = None) -> WriteResult:
-        """Create ``doc``; fail if its id exists (see :meth:`index`)."""
+        """Create ``doc``; fail if its id exists (see :meth:`index`).
+
+        Args:
+            doc: The document.
+            refresh: See :meth:`index`.
+
+        Returns:
+            The write result.
+
+        Raises:
+            DocumentExistsError: The id exists.
+        """
         return await self.index(doc, refresh=refresh, op_type="create")
 
     async def get(self, doc_id: str, *, routing: str | None = None) -> D | None:
@@ -398,6 +436,9 @@ class Repository(Generic[D]):
         Args:
             doc_id: Document id.
             routing: Routing value (required for routed models).
+
+        Returns:
+            ``True`` when it exists (``False`` also when the index does not).
         """
         params = self._routing(routing, "exists")
         return bool(await self.client.exists(index=self.index_name, id=str(doc_id), params=params))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from opensearchpy import NotFoundError, RequestError
+from opensearchpy import NotFoundError, RequestError, TransportError
 
 from ._values import check_index_name
 from .documents import Document
@@ -48,21 +48,54 @@ class AliasAction:
         filter: Query | None = None,
         routing: str | None = None,
     ) -> AliasAction:
-        """Point ``alias`` at ``index`` (optionally filtered/routed; as the write index)."""
+        """Point ``alias`` at ``index``.
+
+        Args:
+            index: Index name.
+            alias: Alias name.
+            is_write_index: Make ``index`` the alias's write index.
+            filter: Only documents matching this query are visible through the alias.
+            routing: Routing value for reads and writes through the alias.
+
+        Returns:
+            The action.
+        """
         return cls("add", index, alias, is_write_index, filter, routing)
 
     @classmethod
     def remove(cls, index: str, alias: str) -> AliasAction:
-        """Stop ``alias`` pointing at ``index``."""
+        """Stop ``alias`` pointing at ``index``.
+
+        Args:
+            index: Index name.
+            alias: Alias name.
+
+        Returns:
+            The action.
+        """
         return cls("remove", index, alias)
 
     @classmethod
     def remove_index(cls, index: str) -> AliasAction:
-        """Delete ``index`` as part of the atomic update (frees its name for an alias)."""
+        """Delete ``index`` as part of the atomic update (frees its name for an alias).
+
+        Args:
+            index: Index name.
+
+        Returns:
+            The action.
+        """
         return cls("remove_index", index)
 
     def to_dict(self, resolve: Any = None) -> dict[str, Any]:
-        """Return the ``_aliases`` action object (names passed through ``resolve`` if given)."""
+        """Return the ``_aliases`` action object.
+
+        Args:
+            resolve: Applied to index and alias names (e.g. to add the index prefix).
+
+        Returns:
+            ``{kind: {...}}``.
+        """
 
         def name(value: str) -> str:
             return str(resolve(value)) if resolve is not None else value
@@ -94,7 +127,14 @@ class ReindexResult:
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> ReindexResult:
-        """Parse a (completed) ``_reindex`` response."""
+        """Parse a (completed) ``_reindex`` response.
+
+        Args:
+            response: The decoded JSON response.
+
+        Returns:
+            The counts.
+        """
         return cls(
             took=int(response.get("took", 0)),
             total=int(response.get("total", 0)),
@@ -135,6 +175,12 @@ class IndexManager:
 
         Args:
             target: A logical name or a document model.
+
+        Returns:
+            The name with the provider's prefix.
+
+        Raises:
+            ValueError: The name breaks OpenSearch's naming rules.
         """
         raw = target.config().name if isinstance(target, type) else target
         return check_index_name(self._provider.index_name(raw))
@@ -221,16 +267,33 @@ class IndexManager:
         return True
 
     async def exists(self, target: Target) -> bool:
-        """Return whether an index or alias with this name exists."""
+        """Return whether an index or alias with this name exists.
+
+        Args:
+            target: Index/alias name or model.
+
+        Returns:
+            ``True`` when it exists.
+        """
         return bool(await self._client.indices.exists(index=self.name(target)))
 
     async def refresh(self, target: Target) -> None:
-        """Make recent writes to ``target`` searchable."""
+        """Make recent writes to ``target`` searchable.
+
+        Args:
+            target: Index/alias name or model.
+        """
         await self._client.indices.refresh(index=self.name(target))
 
     # -- mappings ------------------------------------------------------------------------------
     async def get_mapping(self, target: Target) -> dict[str, Any]:
         """Return the ``mappings`` of one index (an alias must point at exactly one index).
+
+        Args:
+            target: Index/alias name or model.
+
+        Returns:
+            The ``mappings`` object.
 
         Raises:
             ValueError: The alias points at several indices.
@@ -259,7 +322,14 @@ class IndexManager:
 
     # -- aliases -------------------------------------------------------------------------------
     async def update_aliases(self, actions: Iterable[AliasAction]) -> None:
-        """Apply alias actions atomically (all or nothing)."""
+        """Apply alias actions atomically (all or nothing).
+
+        Args:
+            actions: :class:`AliasAction` steps (names get the prefix).
+
+        Raises:
+            ValueError: No action given.
+        """
         body = [action.to_dict(self.name) for action in actions]
         if not body:
             raise ValueError("update_aliases needs at least one action")
@@ -274,18 +344,38 @@ class IndexManager:
         filter: Query | None = None,
         routing: str | None = None,
     ) -> None:
-        """Point ``alias`` at ``index``."""
+        """Point ``alias`` at ``index``.
+
+        Args:
+            index: Index name or model.
+            alias: Alias name.
+            is_write_index: Make ``index`` the alias's write index.
+            filter: Only documents matching this query are visible through the alias.
+            routing: Routing value for reads and writes through the alias.
+        """
         action = AliasAction.add(
             self.name(index), alias, is_write_index=is_write_index, filter=filter, routing=routing
         )
         await self.update_aliases([action])
 
     async def delete_alias(self, index: Target, alias: str) -> None:
-        """Remove ``alias`` from ``index``."""
+        """Remove ``alias`` from ``index``.
+
+        Args:
+            index: Index name or model.
+            alias: Alias name.
+        """
         await self._client.indices.delete_alias(index=self.name(index), name=self.name(alias))
 
     async def get_alias(self, alias: str) -> list[str]:
-        """Return the indices ``alias`` points at (empty when the alias does not exist)."""
+        """Return the indices ``alias`` points at.
+
+        Args:
+            alias: Alias name.
+
+        Returns:
+            Sorted index names (empty when the alias does not exist).
+        """
         try:
             response = await self._client.indices.get_alias(name=self.name(alias))
         except NotFoundError:
@@ -293,7 +383,14 @@ class IndexManager:
         return sorted(response)
 
     async def alias_exists(self, alias: str) -> bool:
-        """Return whether ``alias`` exists."""
+        """Return whether ``alias`` exists.
+
+        Args:
+            alias: Alias name.
+
+        Returns:
+            ``True`` when it exists.
+        """
         return bool(await self._client.indices.exists_alias(name=self.name(alias)))
 
     # -- templates -----------------------------------------------------------------------------
@@ -340,7 +437,14 @@ class IndexManager:
         await self._client.indices.put_index_template(name=self.name(name), body=body)
 
     async def get_template(self, name: str) -> dict[str, Any] | None:
-        """Return the ``index_template`` definition, or ``None`` when it does not exist."""
+        """Return an index template's definition.
+
+        Args:
+            name: Template name.
+
+        Returns:
+            The ``index_template`` object, or ``None`` when it does not exist.
+        """
         try:
             response = await self._client.indices.get_index_template(name=self.name(name))
         except NotFoundError:
@@ -349,11 +453,22 @@ class IndexManager:
         return dict(templates[0]["index_template"]) if templates else None
 
     async def template_exists(self, name: str) -> bool:
-        """Return whether the index template exists."""
+        """Return whether the index template exists.
+
+        Args:
+            name: Template name.
+
+        Returns:
+            ``True`` when it exists.
+        """
         return bool(await self._client.indices.exists_index_template(name=self.name(name)))
 
     async def delete_template(self, name: str, *, missing_ok: bool = False) -> bool:
         """Delete an index template.
+
+        Args:
+            name: Template name.
+            missing_ok: Return ``False`` instead of raising when it does not exist.
 
         Returns:
             ``True`` when deleted, ``False`` when missing and ``missing_ok``.
@@ -374,17 +489,25 @@ class IndexManager:
         *,
         query: Query | None = None,
         refresh: bool = True,
+        raise_on_failures: bool = True,
     ) -> ReindexResult:
         """Copy documents from ``source`` into ``dest`` (waits for completion).
+
+        Only documents visible to search (refreshed) are copied.
 
         Args:
             source: Index name(s) or model.
             dest: Destination index.
             query: Copy only matching documents.
             refresh: Refresh ``dest`` afterwards.
+            raise_on_failures: Raise :class:`ReindexError` when documents failed to copy
+                (otherwise they are listed in ``result.failures``).
 
         Returns:
             The counts.
+
+        Raises:
+            ReindexError: Some documents failed (OpenSearch stops at the first failing batch).
         """
         if isinstance(source, str | type):
             sources = [self.name(source)]
@@ -394,10 +517,21 @@ class IndexManager:
         if query is not None:
             src["query"] = query.to_dict()
         params = {"wait_for_completion": "true", "refresh": "true" if refresh else "false"}
-        response = await self._client.reindex(
-            body={"source": src, "dest": {"index": self.name(dest)}}, params=params
-        )
-        return ReindexResult.from_response(response)
+        target = self.name(dest)
+        try:
+            response = await self._client.reindex(
+                body={"source": src, "dest": {"index": target}}, params=params
+            )
+        except TransportError as exc:
+            # NOTE: with failures, OpenSearch answers the highest failure status (e.g. 400) but
+            # still with the reindex report as body.
+            if not isinstance(exc.info, Mapping) or "failures" not in exc.info:
+                raise
+            response = exc.info
+        result = ReindexResult.from_response(response)
+        if result.failures and raise_on_failures:
+            raise ReindexError(",".join(sources), target, result.failures)
+        return result
 
     async def reindex_with_alias_swap(
         self,
@@ -446,8 +580,6 @@ class IndexManager:
                 # NOTE: _reindex reads through search, which only sees refreshed documents.
                 await self._client.indices.refresh(index=",".join(old))
                 result = await self.reindex(old, target, query=query)
-                if result.failures:
-                    raise ReindexError(",".join(old), target, result.failures)
         except BaseException:
             await self.delete(target, missing_ok=True)
             raise

@@ -72,6 +72,7 @@ class Keyword(FieldMarker):
     normalizer: str | None = None
 
     def mapping(self, inner: type[BaseModel] | None) -> dict[str, Any]:
+        """See :meth:`FieldMarker.mapping`."""
         out: dict[str, Any] = {"type": "keyword"}
         if self.ignore_above is not None:
             out["ignore_above"] = self.ignore_above
@@ -95,6 +96,7 @@ class Text(FieldMarker):
     keyword: bool = True
 
     def mapping(self, inner: type[BaseModel] | None) -> dict[str, Any]:
+        """See :meth:`FieldMarker.mapping`."""
         out: dict[str, Any] = {"type": "text"}
         if self.analyzer is not None:
             out["analyzer"] = self.analyzer
@@ -116,6 +118,7 @@ class Nested(FieldMarker):
     include_in_parent: bool = False
 
     def mapping(self, inner: type[BaseModel] | None) -> dict[str, Any]:
+        """See :meth:`FieldMarker.mapping`."""
         if inner is None:
             raise MappingError("Nested() needs a pydantic model (or a list of them) as field type")
         out: dict[str, Any] = {"type": "nested", "properties": model_properties(inner)}
@@ -135,6 +138,7 @@ class Object(FieldMarker):
     enabled: bool = True
 
     def mapping(self, inner: type[BaseModel] | None) -> dict[str, Any]:
+        """See :meth:`FieldMarker.mapping`."""
         out: dict[str, Any] = {"type": "object"}
         if not self.enabled:
             out["enabled"] = False
@@ -160,6 +164,7 @@ class Mapped(FieldMarker):
         self.options = dict(options)
 
     def mapping(self, inner: type[BaseModel] | None) -> dict[str, Any]:
+        """See :meth:`FieldMarker.mapping`."""
         return {**self.options, "type": self.field_type}
 
     def __eq__(self, other: object) -> bool:

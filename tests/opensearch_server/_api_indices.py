@@ -384,7 +384,9 @@ def h_reindex(state: State, path: dict[str, str], params: dict[str, str], body: 
     elif params.get("refresh") in ("", "true"):
         for index in state.cluster.alias_targets(target_name):
             index.refresh()
-    return 200, {
+    # NOTE: like OpenSearch, answer the highest failure status with the report as body.
+    status = max([200, *(f["status"] for f in failures)])
+    return status, {
         "took": int((time.perf_counter() - started) * 1000),
         "timed_out": False,
         "total": len(hits),

@@ -1,8 +1,11 @@
 """Serve :class:`FakeOpenSearch` with uvicorn in a background thread, and the pytest fixtures.
 
-Test modules import the fixtures::
+Test modules bind the fixtures at module level::
 
-    from opensearch_server.server import opensearch_target, provider  # noqa: F401
+    from opensearch_server import server as fake_cluster
+
+    opensearch_target = fake_cluster.opensearch_target
+    provider = fake_cluster.provider
 
 ``opensearch_target`` points at a real cluster when ``OPENSEARCH_URL`` is set (plus the other
 ``OPENSEARCH_*`` variables, see docs/opensearch.md), otherwise at the in-process fake, which is
@@ -99,12 +102,54 @@ def real_cluster_configured() -> bool:
     return OpenSearchConfig.url_configured()
 
 
+async def _delete_test_resources(config: OpenSearchConfig) -> None:
+    """Delete the indices and index templates named with ``config.index_prefix``."""
+    prefix = config.index_prefix
+    async with OpenSearchProvider(config) as provider:
+        client = provider.client
+        found = await client.indices.get(
+            index=f"{prefix}*", params={"expand_wildcards": "all"}, ignore=[404]
+        )
+        names = sorted(name for name in found if name.startswith(prefix))
+        # NOTE: explicit names, because clusters may refuse wildcard deletes
+        # (action.destructive_requires_name).
+        for start in range(0, len(names), 50):
+            await client.indices.delete(index=",".join(names[start : start + 50]), ignore=[404])
+        templates = await client.indices.get_index_template(ignore=[404])
+        for item in templates.get("index_templates", []):
+            if item["name"].startswith(prefix):
+                await client.indices.delete_index_template(name=item["name"], ignore=[404])
+
+
+def _cleanup_real_cluster(config: OpenSearchConfig) -> None:
+    # NOTE: a thread of its own, so no event loop of the test runner is in the way.
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(_delete_test_resources(config))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="opensearch-test-cleanup")
+    thread.start()
+    thread.join(60)
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture
 def opensearch_target() -> Iterator[Target]:
-    """A cluster for one test: the real one from the environment, or the reset fake."""
+    """A cluster for one test: the real one from the environment, or the reset fake.
+
+    Against a real cluster, the indices and templates carrying the test's prefix are deleted
+    afterwards; against the fake, the test fails when the fake saw a spec violation.
+    """
     prefix = f"armature-test-{uuid.uuid4().hex[:8]}-"
     if real_cluster_configured():
-        yield Target(OpenSearchConfig.from_env(index_prefix=prefix), None)
+        config = OpenSearchConfig.from_env(index_prefix=prefix)
+        yield Target(config, None)
+        _cleanup_real_cluster(config)
         return
     server = fake_server()
     server.app.reset()
@@ -120,18 +165,6 @@ def opensearch_target() -> Iterator[Target]:
 
 @pytest.fixture
 async def provider(opensearch_target: Target) -> AsyncIterator[OpenSearchProvider]:
-    """A started provider for the test's cluster; the test's indices and templates are removed
-    afterwards."""
-    provider = OpenSearchProvider(opensearch_target.config)
-    async with provider:
+    """A started provider for the test's cluster (closed afterwards)."""
+    async with OpenSearchProvider(opensearch_target.config) as provider:
         yield provider
-        if opensearch_target.real:
-            prefix = opensearch_target.config.index_prefix
-            client = provider.client
-            await client.indices.delete(
-                index=f"{prefix}*", params={"expand_wildcards": "all"}, ignore=[404]
-            )
-            templates = await client.indices.get_index_template(ignore=[404])
-            for item in templates.get("index_templates", []):
-                if item["name"].startswith(prefix):
-                    await client.indices.delete_index_template(name=item["name"])
