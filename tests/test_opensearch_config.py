@@ -6,8 +6,13 @@ import importlib.util
 import socket
 
 import pytest
+from opensearch_server import server as fake_cluster
+from opensearch_server.server import Target
 from opensearchpy import AsyncOpenSearch
 
+from armature import App
+from armature.health import HealthCheck
+from armature.testing import TestClient
 from armature_ext.opensearch import (
     ConfigError,
     NotStartedError,
@@ -15,6 +20,8 @@ from armature_ext.opensearch import (
     OpenSearchProvider,
 )
 from armature_ext.opensearch.config import parse_host
+
+opensearch_target = fake_cluster.opensearch_target
 
 
 @pytest.fixture
@@ -300,3 +307,25 @@ def test_index_prefix() -> None:
     assert provider.index_name("products") == "t1-products"
     assert provider.index_name("t1-products") == "t1-products"
     assert OpenSearchProvider(OpenSearchConfig()).index_name("products") == "products"
+
+
+def test_check_is_an_armature_health_indicator(opensearch_target: Target) -> None:
+    up = OpenSearchProvider(opensearch_target.config)
+    down = OpenSearchProvider(
+        OpenSearchConfig(hosts=(f"http://127.0.0.1:{_closed_port()}",), max_retries=0)
+    )
+    health = HealthCheck()
+    health.add("search", up.check)
+    app = App(lifespan=up.lifespan)
+    app.include_router(health.router())
+    with TestClient(app) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["search"]["details"]["status"] == "up"
+    health.add("search-down", down.check)
+    app = App(lifespan=up.lifespan)
+    app.include_router(health.router())
+    with TestClient(app) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["search-down"]["status"] == "down"
