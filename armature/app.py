@@ -24,7 +24,7 @@ from armature.datastructures import encode_header
 from armature.di._resolver import DependencyOverrides, make_resolver
 from armature.di.container import Container, request_cleanup
 from armature.di.container import Scope as DIScope
-from armature.exceptions import HTTPException, problem_body
+from armature.exceptions import HTTPException, MethodNotAllowed, NotFound, problem_body
 from armature.middleware.base import Middleware, compose
 from armature.middleware.function import FunctionMiddleware
 from armature.pipeline import (
@@ -352,13 +352,13 @@ class App(Router):
         the response starts (streaming is not buffered) and passes disconnects through.
         """
         if callable(kind):
-            self.add_middleware(FunctionMiddleware, dispatch=kind)
+            self.add_middleware(FunctionMiddleware, dispatch=kind, armature_app=self)
             return kind
         if kind != "http":
             raise ValueError("only 'http' function middleware is supported")
 
         def decorator(func: F) -> F:
-            self.add_middleware(FunctionMiddleware, dispatch=func)
+            self.add_middleware(FunctionMiddleware, dispatch=func, armature_app=self)
             return func
 
         return decorator
@@ -448,6 +448,10 @@ class App(Router):
                 except (TypeError, ValueError) as exc:
                     raise RouteDefinitionError(f"{label}: {exc}") from exc
                 endpoint = compose(flat.middleware, plan.endpoint)
+                if flat.middleware:
+                    # NOTE: route/router middleware runs outside the endpoint's own error
+                    # handling; guard it so its exceptions become problem+json too.
+                    endpoint = self._error_guard(endpoint)
                 template = normalize_path(flat.path)
                 leaf = table.leaf_for(template, segments)
                 param_names = tuple(s.name for s in segments if s.name)
@@ -460,6 +464,12 @@ class App(Router):
                 names.setdefault(name, entry)
             table.finish(self.automatic_options)
             ws_table.finish(automatic_options=False)
+            for table_leaf in table.leaves:
+                table_leaf.not_allowed = self._not_allowed(table_leaf.not_allowed, table_leaf.allow)
+            for flat_route in self.flatten():
+                for owner in flat_route.owners:
+                    owner.frozen = True
+            self.frozen = True
             self._mounts = sorted(self.flatten_mounts(), key=lambda m: len(m.path), reverse=True)
             self.compiled_routes = compiled
             self._names = names
@@ -561,10 +571,25 @@ class App(Router):
 
     _NOT_FOUND_BODY = problem_body(404, "No route matches this path")
 
+    def _not_allowed(self, prebuilt: ASGIApp, allow: bytes) -> ASGIApp:
+        allowed = allow.decode("latin-1")
+
+        async def not_allowed(scope: Scope, receive: Receive, send: Send) -> None:
+            # PERF: the pre-built 405 unless the app registered exception handlers.
+            if self.exception_handlers:
+                error = MethodNotAllowed(
+                    "Method not allowed; see the Allow header", headers={"Allow": allowed}
+                )
+                await self.handle_exception(error, scope, receive, send)
+            else:
+                await prebuilt(scope, receive, send)
+
+        return not_allowed
+
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.exception_handlers.get(404)
-        if handler is not None:
-            await self.handle_exception(HTTPException(404), scope, receive, send)
+        if self.exception_handlers:
+            error = NotFound("No route matches this path")
+            await self.handle_exception(error, scope, receive, send)
             return
         body = self._NOT_FOUND_BODY
         await send(

@@ -84,7 +84,15 @@ class HTTPException(Exception):
         type: str | None = None,
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
+        if isinstance(status_code, str) and "status_code" in _own_attributes(self.__class__):
+            # NOTE: a subclass with a fixed status called as MyError("message"): the message is
+            # the detail, as for the built-in per-status classes.
+            status_code, detail = None, status_code
         if status_code is not None:
+            if not isinstance(status_code, int) or isinstance(status_code, bool):
+                raise TypeError(
+                    f"{self.__class__.__name__}: status_code must be an int, got {status_code!r}"
+                )
             self.status_code = status_code  # type: ignore[misc]
         self.detail = detail
         self.headers: dict[str, str] = dict(headers) if headers else {}
@@ -119,6 +127,16 @@ class HTTPException(Exception):
         if self.extensions:
             problem.update(self.extensions)
         return problem
+
+
+def _own_attributes(cls: type) -> set[str]:
+    """Attribute names set by ``cls`` or its bases below ``HTTPException``."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is HTTPException:
+            break
+        names.update(vars(klass))
+    return names
 
 
 def problem_body(

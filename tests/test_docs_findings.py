@@ -1,8 +1,7 @@
-"""Core behaviours found wrong while writing the docs, pinned as strict xfails for the lead.
+"""Core behaviours found wrong while writing the docs, now fixed and kept as regression tests.
 
-Each test states the documented (intended) behaviour. When the core is fixed the test starts
-passing, ``strict=True`` turns that into a failure, and the marker (and the "Known issue" note on
-the docs page named in the reason) must be removed.
+Findings still open are pinned as strict xfails: when the core is fixed the test starts passing,
+``strict=True`` turns that into a failure, and the marker must be removed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from armature import (
     Response,
     Router,
 )
-from armature.exceptions import Unauthorized
+from armature.exceptions import NotFound, Unauthorized
 from armature.middleware import CallNext
 from armature.testing import TestClient
 from armature.types import ASGIApp, Receive, Scope, Send
@@ -58,12 +57,6 @@ def _app_with_router_middleware(middleware: Middleware) -> App:
     return app
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: an HTTPException raised by router/route middleware escapes to the server "
-    "(plain 500) unless the app has app-level middleware (App._error_guard is only applied "
-    "when app_middleware is non-empty); docs/middleware.md notes it as a known issue",
-)
 def test_http_exception_from_router_middleware_is_a_problem_response() -> None:
     app = _app_with_router_middleware(Middleware(RequireToken))
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -85,12 +78,6 @@ def test_http_exception_from_router_middleware_with_app_middleware_present() -> 
         assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: an unexpected exception raised by router/route middleware escapes to the "
-    "server (plain-text 500) instead of a problem+json 500 when the app has no app-level "
-    "middleware",
-)
 def test_error_in_route_middleware_is_a_problem_500() -> None:
     app = _app_with_router_middleware(Middleware(Crash))
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -99,11 +86,6 @@ def test_error_in_route_middleware_is_a_problem_500() -> None:
         assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a route declared after the app has started is silently ignored (404); "
-    "add_middleware raises RuntimeError in that case, add_route/get/post should too",
-)
 def test_route_declared_after_startup_is_refused_or_served() -> None:
     app = App()
 
@@ -124,11 +106,6 @@ def test_route_declared_after_startup_is_refused_or_served() -> None:
         assert client.get("/late").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: Router.add_middleware on an included router after startup is silently ignored "
-    "(App.add_middleware raises RuntimeError in that case)",
-)
 def test_router_middleware_added_after_startup_is_refused_or_applied() -> None:
     app = App()
     api = Router("/api")
@@ -147,12 +124,6 @@ def test_router_middleware_added_after_startup_is_refused_or_applied() -> None:
         assert client.get("/api/x").status_code == 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: the router's own 404 (no route matched) only consults a handler registered for "
-    "status 404, not one registered for HTTPException (App._not_found); raised HTTPExceptions do "
-    "reach it; docs/errors.md notes it as a known issue",
-)
 def test_routing_404_uses_the_http_exception_handler() -> None:
     app = App()
 
@@ -165,12 +136,6 @@ def test_routing_404_uses_the_http_exception_handler() -> None:
         assert (response.status_code, response.json()) == (404, {"error": 404})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: the router's own 405 is a pre-built responder that never consults exception "
-    "handlers (neither a 405 status handler nor an HTTPException handler); docs/errors.md notes "
-    "it as a known issue",
-)
 def test_routing_405_uses_a_405_handler() -> None:
     app = App()
 
@@ -188,26 +153,17 @@ def test_routing_405_uses_a_405_handler() -> None:
         assert response.json() == {"error": "wrong method"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: HTTPException accepts a non-int status (e.g. a subclass raised as "
-    "MyError('message'), where the message lands in status_code) and only fails when the "
-    "response starts, with a TypeError from the server; it should refuse it when constructed",
-)
 def test_http_exception_refuses_a_non_integer_status() -> None:
     class OutOfCredit(HTTPException):
         status_code = 402
 
+    # a subclass with a fixed status takes the detail first, like the built-in ones
+    error = OutOfCredit("your balance is 0")  # type: ignore[arg-type]
+    assert (error.status_code, error.detail) == (402, "your balance is 0")
     with pytest.raises(TypeError):
-        OutOfCredit("your balance is 0")  # type: ignore[arg-type]
+        HTTPException("not a status")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: the Request given to function middleware is not bound to the app "
-    "(FunctionMiddleware builds Request(scope, receive) without app=), so request.app is None "
-    "and request.url_for raises there, while handlers and exception handlers get the app",
-)
 def test_function_middleware_request_knows_the_app() -> None:
     app = App()
     seen: dict[str, object] = {}
@@ -225,3 +181,38 @@ def test_function_middleware_request_knows_the_app() -> None:
     with TestClient(app) as client:
         assert client.get("/").text == "home"
     assert seen == {"app": app, "home": "http://testserver/"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core (regression from db0e74a, cancel on disconnect): an exception raised after an "
+    "await in an async handler reaches on_error wrapped in an ExceptionGroup by run_watched's "
+    "task group, so an HTTPException becomes a 500 and exception handlers are bypassed; breaks "
+    "docs/seaorm.md:16 (crud_router 404) too",
+)
+def test_http_exception_after_an_await_keeps_its_status() -> None:
+    import anyio
+
+    class OutOfStock(Exception):
+        pass
+
+    app = App()
+
+    @app.exception_handler(OutOfStock)
+    async def out_of_stock(request: Request, exc: OutOfStock) -> JSONResponse:
+        return JSONResponse({"error": "out of stock"}, 409)
+
+    @app.get("/items/{item_id:int}")
+    async def get_item(item_id: int) -> dict[str, int]:
+        await anyio.sleep(0)  # e.g. a database query
+        raise NotFound(f"item {item_id} does not exist")
+
+    @app.post("/buy")
+    async def buy() -> None:
+        await anyio.sleep(0)
+        raise OutOfStock()
+
+    with TestClient(app) as client:
+        missing = client.get("/items/1")
+        assert (missing.status_code, missing.json()["detail"]) == (404, "item 1 does not exist")
+        assert client.post("/buy").json() == {"error": "out of stock"}

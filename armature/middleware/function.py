@@ -203,13 +203,15 @@ class FunctionMiddleware:
     Args:
         app: The wrapped app.
         dispatch: ``async def dispatch(request, call_next) -> Response``.
+        armature_app: The application the requests belong to (for ``request.url_for``).
     """
 
-    __slots__ = ("app", "dispatch")
+    __slots__ = ("app", "armature_app", "dispatch")
 
-    def __init__(self, app: ASGIApp, dispatch: Dispatch) -> None:
+    def __init__(self, app: ASGIApp, dispatch: Dispatch, armature_app: Any = None) -> None:
         self.app = app
         self.dispatch = dispatch
+        self.armature_app = armature_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -217,7 +219,8 @@ class FunctionMiddleware:
             return
         call_next = CallNext(self.app, scope, receive)
         try:
-            response = await self.dispatch(Request(scope, receive), call_next)
+            request = Request(scope, receive, app=self.armature_app)
+            response = await self.dispatch(request, call_next)
             await response(scope, receive, send)
         finally:
             call_next.close()

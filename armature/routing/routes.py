@@ -197,6 +197,13 @@ class Router:
         self.mounts: list[Mount] = []
         self.children: list[tuple[Router, str]] = []
         self.extra: dict[str, Any] = {}
+        self.frozen = False
+
+    def _check_open(self, what: str) -> None:
+        # NOTE: routes are compiled once at startup; a late declaration would silently never be
+        # served, so it is refused instead.
+        if self.frozen:
+            raise RuntimeError(f"cannot {what} after the application has started")
 
     def add_route(
         self,
@@ -255,6 +262,7 @@ class Router:
         Returns:
             The declared route.
         """
+        self._check_open("add a route")
         upper = frozenset(m.upper() for m in methods)
         unknown = upper - set(HTTP_METHODS)
         if unknown:
@@ -359,6 +367,7 @@ class Router:
         Returns:
             The declared route.
         """
+        self._check_open("add a websocket route")
         parse_path(path, where=f"websocket route {path!r}")
         route = Route(
             path=path,
@@ -386,14 +395,17 @@ class Router:
 
     def use_guards(self, *guards: Any) -> None:
         """Guard every route of this router (on an app: every route, globally)."""
+        self._check_open("add guards")
         self.extra.setdefault("guards", []).extend(guards)
 
     def use_interceptors(self, *interceptors: Any) -> None:
         """Wrap every route of this router in these interceptors."""
+        self._check_open("add interceptors")
         self.extra.setdefault("interceptors", []).extend(interceptors)
 
     def use_filters(self, *filters: Any) -> None:
         """Apply these exception filters to every route of this router."""
+        self._check_open("add filters")
         self.extra.setdefault("filters", []).extend(filters)
 
     def include_router(self, router: Router, *, prefix: str = "") -> None:
@@ -403,6 +415,7 @@ class Router:
             router: The router to include; routes added to it later are included too.
             prefix: An extra prefix in front of the router's own.
         """
+        self._check_open("include a router")
         if router is self:
             raise RouteDefinitionError("a router cannot include itself")
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
@@ -423,6 +436,7 @@ class Router:
             raise RouteDefinitionError(
                 f"mount path {path!r} must start with '/' and not end with '/'"
             )
+        self._check_open("mount an app")
         self.mounts.append(Mount(path, app, name))
 
     def add_middleware(self, middleware_class: Callable[..., ASGIApp], **options: Any) -> None:
@@ -430,6 +444,7 @@ class Router:
 
         The last one added is the outermost, as for the app.
         """
+        self._check_open("add middleware")
         self.route_middleware.insert(0, Middleware(middleware_class, **options))
 
     def flatten(
