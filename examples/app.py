@@ -29,6 +29,7 @@ from armature import (
     StreamingResponse,
 )
 from armature.exceptions import NotFound
+from armature.openapi import setup_openapi
 
 
 class ItemIn(BaseModel):
@@ -54,6 +55,7 @@ async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
 
 
 app = App(lifespan=lifespan, title="armature example", trailing_slash="redirect")
+setup_openapi(app)  # /openapi.json, Swagger UI at /docs, ReDoc at /redoc
 
 
 @app.get("/", name="index")

@@ -56,6 +56,8 @@ def test_real_server_round_trip(server: str) -> None:
             "/items", content=b"x" * (2 * 1024 * 1024), headers={"content-type": "application/json"}
         )
         assert too_big.status_code == 413
+        assert client.get("/openapi.json").json()["info"]["title"] == "armature example"
+        assert "swagger" in client.get("/docs").text.lower()
         missing = client.get("/nowhere")
         assert missing.status_code == 404
         assert missing.json()["title"] == "Not Found"
