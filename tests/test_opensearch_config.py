@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import decimal
 import importlib.util
 import socket
+import uuid
 
 import pytest
 from opensearch_server import server as fake_cluster
 from opensearch_server.server import Target
 from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import SerializationError
 
 from armature import App
 from armature.health import HealthCheck
@@ -19,6 +22,7 @@ from armature_ext.opensearch import (
     OpenSearchConfig,
     OpenSearchProvider,
 )
+from armature_ext.opensearch._serializer import OrjsonSerializer
 from armature_ext.opensearch.config import parse_host
 
 opensearch_target = fake_cluster.opensearch_target
@@ -329,3 +333,20 @@ def test_check_is_an_armature_health_indicator(opensearch_target: Target) -> Non
         ready = client.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["search-down"]["status"] == "down"
+
+
+@pytest.mark.anyio
+async def test_client_uses_the_orjson_serializer() -> None:
+    async with OpenSearchProvider(OpenSearchConfig()) as provider:
+        serializer = provider.client.transport.serializer
+    assert isinstance(serializer, OrjsonSerializer)
+    assert serializer.dumps({"a": decimal.Decimal("1.5"), 2: uuid.UUID(int=0)}) == (
+        b'{"a":1.5,"2":"00000000-0000-0000-0000-000000000000"}'
+    )
+    assert serializer.dumps(b'{"raw":1}') == b'{"raw":1}'
+    assert serializer.dumps("text") == "text"
+    assert serializer.loads('{"x": [1, 2.5, null]}') == {"x": [1, 2.5, None]}
+    with pytest.raises(SerializationError):
+        serializer.dumps({"x": object()})
+    with pytest.raises(SerializationError):
+        serializer.loads("{not json")

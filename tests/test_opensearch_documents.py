@@ -10,6 +10,7 @@ import ipaddress
 import uuid
 from typing import Annotated, Any, Literal
 
+import orjson
 import pytest
 from opensearch_server import server as fake_cluster
 from opensearch_server.server import Target
@@ -209,6 +210,22 @@ def test_document_id_and_source() -> None:
     restored = Product.from_source(product.to_source(), id="p1", seq_no=3, primary_term=1)
     assert restored == product
     assert restored.document_meta.seq_no == 3
+
+
+def test_to_source_json() -> None:
+    product = Product(
+        sku="p1", name="Shoe", price=10, created=dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    )
+    assert orjson.loads(product.to_source_json()) == product.to_source()
+
+    class Stamped(Document):
+        index_config = IndexConfig(name="stamped")
+        text: str
+
+        def to_source(self) -> dict[str, Any]:
+            return {**super().to_source(), "length": len(self.text)}
+
+    assert orjson.loads(Stamped(text="abc").to_source_json()) == {"text": "abc", "length": 3}
 
 
 # -- CRUD ------------------------------------------------------------------------------------

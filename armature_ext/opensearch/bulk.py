@@ -225,7 +225,7 @@ def _encode(
             routing = routing if routing is not None else source.routing_value()
             if index is None and resolve is not None:
                 index = resolve(type(source))
-            body = orjson.dumps(source.to_source())
+            body = source.to_source_json()
         else:
             body = orjson.dumps(json_value(source))
     elif isinstance(action, UpdateAction):

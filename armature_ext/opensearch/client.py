@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from opensearchpy import AsyncOpenSearch
 
+from ._serializer import OrjsonSerializer
 from .config import OpenSearchConfig
 from .errors import NotStartedError
 
@@ -27,9 +28,10 @@ _HEALTHY = ("green", "yellow")
 class OpenSearchProvider:
     """Owns one ``opensearchpy.AsyncOpenSearch`` for the lifetime of an application.
 
-    ``start()`` builds the client (no network I/O, so an application starts even while the cluster
-    is down); ``close()`` releases its connection pool. The provider is also an async context
-    manager, and :meth:`lifespan` adapts it to an ASGI lifespan.
+    ``start()`` builds the client with an orjson-based serializer (no network I/O, so an
+    application starts even while the cluster is down); ``close()`` releases its connection pool.
+    The provider is also an async context manager, and :meth:`lifespan` adapts it to an ASGI
+    lifespan.
 
     Args:
         config: Connection settings (default: :meth:`OpenSearchConfig.from_env`).
@@ -89,7 +91,8 @@ class OpenSearchProvider:
                 botocore).
         """
         if self._client is None:
-            self._client = self._factory(**self._config.client_kwargs())
+            kwargs = {"serializer": OrjsonSerializer(), **self._config.client_kwargs()}
+            self._client = self._factory(**kwargs)
         return self._client
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
+import orjson
 from opensearchpy import AsyncOpenSearch, ConflictError, NotFoundError
 from pydantic import BaseModel, PrivateAttr, TypeAdapter
 
@@ -207,6 +208,17 @@ class Document(BaseModel):
         """
         return self.model_dump(mode="json", by_alias=True)
 
+    def to_source_json(self) -> bytes:
+        """Return :meth:`to_source` encoded as JSON.
+
+        Returns:
+            UTF-8 JSON bytes.
+        """
+        if type(self).to_source is Document.to_source:
+            # PERF: pydantic writes JSON directly, about twice as fast as dump + encode.
+            return self.__pydantic_serializer__.to_json(self, by_alias=True)
+        return orjson.dumps(self.to_source())
+
     @classmethod
     def from_source(
         cls,
@@ -377,7 +389,7 @@ class Repository(Generic[D]):
             params["op_type"] = "create"
         try:
             response = await self.client.index(
-                index=self.index_name, body=doc.to_source(), id=doc_id, params=params
+                index=self.index_name, body=doc.to_source_json(), id=doc_id, params=params
             )
         except ConflictError as exc:
             raise DocumentExistsError(self.index_name, str(doc_id), _reason(exc)) from exc
@@ -483,7 +495,7 @@ class Repository(Generic[D]):
             params["routing"] = routing
         try:
             response = await self.client.index(
-                index=self.index_name, body=doc.to_source(), id=doc_id, params=params
+                index=self.index_name, body=doc.to_source_json(), id=doc_id, params=params
             )
         except ConflictError as exc:
             raise VersionConflictError(self.index_name, doc_id, _reason(exc)) from exc
