@@ -8,6 +8,7 @@ from typing import Annotated
 
 import pytest
 from opensearch_server import server as fake_cluster
+from opensearch_server.server import Target
 from opensearchpy import RequestError
 from pydantic import BaseModel
 
@@ -20,10 +21,12 @@ from armature_ext.opensearch import (
     OpenSearchProvider,
     Q,
     Query,
+    QueryError,
     Repository,
     Search,
     SearchResults,
     Total,
+    VersionConflictError,
 )
 
 pytestmark = pytest.mark.anyio
@@ -420,3 +423,46 @@ async def test_aggregation_on_text_field_is_refused(catalog: Repository[Product]
     with pytest.raises(RequestError) as info:
         await catalog.search(Search().size(0).aggregate("names", A.terms("name")))
     assert info.value.status_code == 400
+
+
+async def test_seq_no_from_search_protects_updates(catalog: Repository[Product]) -> None:
+    hits = (await catalog.search(Search().query(Q.ids(["p4"])).seq_no_primary_term())).hits
+    assert hits[0].seq_no is not None and hits[0].primary_term == 1
+    product = hits[0].document
+    assert product.document_meta.seq_no == hits[0].seq_no
+    await catalog.partial_update("p4", {"price": 13.0})  # someone else changes it meanwhile
+    product.price = 11.0
+    with pytest.raises(VersionConflictError):
+        await catalog.update(product)
+    assert Search().seq_no_primary_term().seq_no_primary_term(False).to_dict() == {}
+
+
+async def test_scan_pages_through_everything(
+    catalog: Repository[Product], opensearch_target: Target
+) -> None:
+    seen = [hit.id async for hit in catalog.scan(page_size=2)]
+    assert seen == ["p1", "p2", "p3", "p4", "p5", "p6"]  # sorted by the id field
+    cheap = [
+        hit.document.price
+        async for hit in catalog.scan(
+            Search().query(Q.range("price", lt=100)).sort("-price", "sku"), page_size=4
+        )
+    ]
+    assert cheap == [79.0, 59.5, 12.0, 9.5]
+    if opensearch_target.fake is not None:
+        searches = [e for e in opensearch_target.fake.exchanges if e.operation.startswith("search")]
+        # 2+2+2 then an empty page; 4 (a full page) then an empty one.
+        assert len(searches) == 4 + 2
+    with pytest.raises(QueryError):
+        [h async for h in catalog.scan(page_size=0)]
+
+
+class Untitled(Document):
+    index_config = IndexConfig(name="untitled")
+    text: str
+
+
+async def test_scan_needs_a_sort_without_id_field(provider: OpenSearchProvider) -> None:
+    repo = provider.repository(Untitled)
+    with pytest.raises(QueryError, match="needs a sort"):
+        [h async for h in repo.scan()]

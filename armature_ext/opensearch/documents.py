@@ -37,7 +37,7 @@ from .bulk import (
 from .errors import DocumentExistsError, DocumentNotFoundError, QueryError, VersionConflictError
 from .mapping import model_properties
 from .query import Query
-from .search import Search, SearchResults
+from .search import Hit, Search, SearchResults
 
 if TYPE_CHECKING:
     from .client import OpenSearchProvider
@@ -697,6 +697,42 @@ class Repository(Generic[D]):
             search = search.query(query)
         response = await self.client.search(index=self.index_name, body=search.to_dict())
         return SearchResults.from_response(response, model=self.model, aggs=search.aggregations)
+
+    async def scan(
+        self, search: Search | None = None, *, page_size: int = 500
+    ) -> AsyncIterator[Hit[D]]:
+        """Iterate over every hit of ``search`` with ``search_after`` paging (bounded memory).
+
+        Args:
+            search: The request; it must have a sort ending in a unique field, except that for
+                models with an ``id_field`` the sort defaults to that field. Its ``size`` and
+                ``from`` are replaced.
+            page_size: Hits per request.
+
+        Yields:
+            Each hit, in sort order.
+
+        Raises:
+            QueryError: No sort and no ``id_field`` to sort by.
+        """
+        if page_size < 1:
+            raise QueryError("page_size must be >= 1")
+        search = search or Search()
+        if not search.to_dict().get("sort"):
+            id_field = self.model.config().id_field
+            if id_field is None:
+                raise QueryError("scan needs a sort ending in a unique field (the model has no "
+                                 "id_field to sort by)")
+            search = search.sort(id_field)
+        page = search.from_(0).size(page_size)
+        after: list[Any] | None = None
+        while True:
+            results = await self.search(page.search_after(after))
+            for hit in results.hits:
+                yield hit
+            if len(results.hits) < page_size:
+                return
+            after = results.next_search_after
 
     async def count(self, query: Query | None = None) -> int:
         """Count documents matching ``query`` (all documents by default).

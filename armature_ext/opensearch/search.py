@@ -74,6 +74,7 @@ class Search:
         "_highlight",
         "_query",
         "_search_after",
+        "_seq_no",
         "_size",
         "_sort",
         "_source",
@@ -92,6 +93,7 @@ class Search:
         self._highlight: dict[str, Any] | None = None
         self._aggs: dict[str, Agg] = {}
         self._track_total_hits: bool | int | None = None
+        self._seq_no = False
 
     def _copy(self) -> Search:
         new = Search.__new__(Search)
@@ -331,6 +333,22 @@ class Search:
         new._track_total_hits = value
         return new
 
+    def seq_no_primary_term(self, enabled: bool = True) -> Search:
+        """Return each hit's ``_seq_no``/``_primary_term``.
+
+        Documents read from such hits carry them in ``document_meta``, so a later
+        ``Repository.update`` is refused if the document changed since the search.
+
+        Args:
+            enabled: Ask for them (``False`` turns it off again).
+
+        Returns:
+            The new search.
+        """
+        new = self._copy()
+        new._seq_no = enabled
+        return new
+
     @property
     def aggregations(self) -> Mapping[str, Agg]:
         """The aggregations added so far."""
@@ -371,6 +389,8 @@ class Search:
             body["aggs"] = {name: agg.to_dict() for name, agg in self._aggs.items()}
         if self._track_total_hits is not None:
             body["track_total_hits"] = self._track_total_hits
+        if self._seq_no:
+            body["seq_no_primary_term"] = True
         return body
 
     def __repr__(self) -> str:
