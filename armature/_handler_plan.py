@@ -677,6 +677,7 @@ async def run_watched(coro: Awaitable[Any], receive: Receive) -> Any:
     """
     disconnected = False
     result: Any = None
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -691,10 +692,16 @@ async def run_watched(coro: Awaitable[Any], receive: Receive) -> Any:
         group.start_soon(watch)
         try:
             result = await coro
+        except Exception as exc:
+            # NOTE: raised out of the task group it would arrive wrapped in an ExceptionGroup;
+            # keep it, and raise it as itself below, so HTTPExceptions keep their status.
+            failure = exc
         finally:
             group.cancel_scope.cancel()
     if disconnected:
         raise ClientDisconnect()
+    if failure is not None:
+        raise failure
     return result
 
 

@@ -126,3 +126,35 @@ def test_real_servers_cancel_on_disconnect(kind: str, tmp_path: Path) -> None:
         assert _wait_for(events, "cancelled a"), events.read_text() if events.exists() else ""
         _abandon(url, "/fire?tag=b")
         assert _wait_for(events, "finished b")
+
+
+def test_errors_after_an_await_keep_their_status_and_handlers() -> None:
+    from armature import JSONResponse
+    from armature.exceptions import NotFound
+    from armature.testing import TestClient
+
+    class Teapot(Exception):
+        pass
+
+    app = App()
+
+    @app.exception_handler(Teapot)
+    async def teapot(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"teapot": True}, status_code=418)
+
+    @app.get("/missing")
+    async def missing() -> None:
+        await anyio.sleep(0)
+        raise NotFound("gone after an await")
+
+    @app.get("/teapot")
+    async def brew() -> None:
+        await anyio.sleep(0)
+        raise Teapot()
+
+    app.compile()
+    assert all("run_watched" in r.plan.source for r in app.compiled_routes)
+    with TestClient(app) as client:
+        response = client.get("/missing")
+        assert (response.status_code, response.json()["detail"]) == (404, "gone after an await")
+        assert client.get("/teapot").status_code == 418

@@ -34,12 +34,7 @@ DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 
 # "<page>:<line>" -> why it fails (and whose issue it is).
-KNOWN_FAILURES: dict[str, str] = {
-    "seaorm.md:16": "core regression (lead): an HTTPException raised after an await in an async "
-    "handler becomes a 500 (ExceptionGroup from the disconnect watcher), so crud_router's 404 "
-    "is a 500; pinned by tests/test_docs_findings.py::"
-    "test_http_exception_after_an_await_keeps_its_status",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

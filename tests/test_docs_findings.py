@@ -183,13 +183,6 @@ def test_function_middleware_request_knows_the_app() -> None:
     assert seen == {"app": app, "home": "http://testserver/"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core (regression from db0e74a, cancel on disconnect): an exception raised after an "
-    "await in an async handler reaches on_error wrapped in an ExceptionGroup by run_watched's "
-    "task group, so an HTTPException becomes a 500 and exception handlers are bypassed; breaks "
-    "docs/seaorm.md:16 (crud_router 404) too",
-)
 def test_http_exception_after_an_await_keeps_its_status() -> None:
     import anyio
 
