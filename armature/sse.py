@@ -1,0 +1,376 @@
+"""Server-sent events: :class:`EventSourceResponse` streams events to a browser ``EventSource``.
+
+```python
+from armature import App
+from armature.sse import EventSourceResponse, ServerSentEvent
+
+app = App()
+
+@app.get("/ticks")
+async def ticks() -> EventSourceResponse:
+    async def events():
+        for n in range(3):
+            yield ServerSentEvent({"n": n}, event="tick", id=str(n))
+    return EventSourceResponse(events())
+```
+
+Items of the iterator may be :class:`ServerSentEvent` objects, dicts with the same keys, or plain
+``str``/``bytes`` (the ``data`` of an unnamed event); any other value is JSON-encoded (orjson) as
+the data. While the iterator is idle, a ``: ping`` comment goes out every ``ping_interval`` seconds
+so proxies keep the connection open. When the client goes away the iterator is cancelled and closed
+at once: its ``finally`` blocks run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import Any, Final
+
+import anyio
+import orjson
+from anyio.abc import TaskGroup
+
+from armature.responses import (
+    BackgroundCallable,
+    StreamingResponse,
+    json_default,
+    run_background,
+)
+from armature.types import Message, Receive, Scope, Send
+
+__all__ = ["EventSourceResponse", "ServerSentEvent", "last_event_id"]
+
+_FIELDS: Final = frozenset({"data", "event", "id", "retry", "comment"})
+_SEPARATORS: Final = ("\n", "\r\n", "\r")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# NOTE: how long a closing iterator's ``finally`` may await after a disconnect before it is cut.
+_CLOSE_GRACE: Final = 5.0
+
+
+def _check_field(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise ValueError(f"SSE {name} must not contain CR, LF or NUL: {value!r}")
+
+
+def _lines(text: str) -> list[str]:
+    # NOTE: only CR, LF and CRLF end lines in SSE; str.splitlines() would also split on \x0b,
+    # \x1c, \u2028... which the browser keeps inside the data.
+    if "\n" not in text and "\r" not in text:
+        return [text]
+    return _LINE_BREAK.split(text)
+
+
+def _data_text(data: Any) -> str:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data).decode("utf-8")
+    return orjson.dumps(data, default=json_default).decode("utf-8")
+
+
+class ServerSentEvent:
+    """One event of an event stream.
+
+    Args:
+        data: The payload: ``str`` (sent as is, one ``data:`` line per line), ``bytes`` (UTF-8
+            text) or any other value, JSON-encoded with orjson. ``None`` sends no ``data`` field
+            (useful with ``retry`` or ``comment`` alone).
+        event: The event type (``addEventListener(type)`` on the client); ``message`` if omitted.
+        id: The event id; the browser sends it back as ``Last-Event-ID`` when it reconnects. An
+            empty string resets the client's last event id.
+        retry: The client's reconnection delay, in milliseconds.
+        comment: A comment (ignored by clients; one ``:`` line per line).
+
+    Raises:
+        ValueError: ``event`` or ``id`` contains CR, LF or NUL, ``retry`` is negative, or the event
+            has no field at all.
+    """
+
+    __slots__ = ("comment", "data", "event", "id", "retry")
+
+    def __init__(
+        self,
+        data: Any = None,
+        event: str | None = None,
+        id: str | None = None,
+        retry: int | None = None,
+        comment: str | None = None,
+    ) -> None:
+        if event is not None:
+            _check_field("event", event)
+        if id is not None:
+            _check_field("id", id)
+        if retry is not None and (type(retry) is not int or retry < 0):
+            raise ValueError(f"SSE retry must be a non-negative int of milliseconds: {retry!r}")
+        if data is None and event is None and id is None and retry is None and comment is None:
+            raise ValueError("an SSE event needs at least one of data, event, id, retry, comment")
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
+        self.comment = comment
+
+    def encode(self, sep: str = "\n") -> bytes:
+        """Encode the event as it goes on the wire, blank line included.
+
+        Args:
+            sep: The line separator: ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
+
+        Returns:
+            The UTF-8 bytes of the event.
+        """
+        parts: list[str] = []
+        if self.comment is not None:
+            parts.extend(f": {line}" if line else ":" for line in _lines(self.comment))
+        if self.event is not None:
+            parts.append(f"event: {self.event}")
+        if self.id is not None:
+            parts.append(f"id: {self.id}")
+        if self.retry is not None:
+            parts.append(f"retry: {self.retry}")
+        if self.data is not None:
+            parts.extend(f"data: {line}" for line in _lines(_data_text(self.data)))
+        parts.append(sep)
+        return sep.join(parts).encode("utf-8")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__slots__
+            if getattr(self, name) is not None
+        )
+        return f"ServerSentEvent({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def encode_item(item: Any, sep: str = "\n") -> bytes:
+    """Encode one item of an event iterator.
+
+    Args:
+        item: A :class:`ServerSentEvent`, a dict of its fields, ``str``/``bytes`` data, or any
+            JSON-encodable value (the data).
+        sep: The line separator.
+
+    Returns:
+        The event's bytes.
+
+    Raises:
+        ValueError: A dict with keys other than the event fields, or an invalid field.
+        TypeError: ``None`` as an item.
+    """
+    if isinstance(item, str):
+        # PERF: the common case, one line of text, without building an event object.
+        if "\n" not in item and "\r" not in item:
+            return f"data: {item}{sep}{sep}".encode()
+        return ServerSentEvent(item).encode(sep)
+    if isinstance(item, ServerSentEvent):
+        return item.encode(sep)
+    if isinstance(item, Mapping):
+        unknown = set(item) - _FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown SSE event fields {sorted(map(str, unknown))}; a dict item holds the "
+                "fields data/event/id/retry/comment (send a JSON object as "
+                "ServerSentEvent(data={...}))"
+            )
+        return ServerSentEvent(**item).encode(sep)
+    if item is None:
+        raise TypeError("an SSE iterator yielded None; yield an event, a dict, str or bytes")
+    return ServerSentEvent(item).encode(sep)
+
+
+def last_event_id(connection: Any) -> str | None:
+    """The ``Last-Event-ID`` header a reconnecting ``EventSource`` sends, or ``None``.
+
+    Args:
+        connection: A :class:`~armature.requests.Request` or :class:`~armature.WebSocket` (any
+            object with an ASGI ``scope``), or a scope mapping.
+
+    Returns:
+        The id of the last event the client received (decoded as UTF-8), or ``None`` when the
+        header is absent or empty.
+    """
+    scope = connection if isinstance(connection, Mapping) else connection.scope
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"last-event-id":
+            try:
+                text = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                text = bytes(value).decode("latin-1")
+            text = text.strip()
+            return text or None
+    return None
+
+
+EventStream = AsyncIterable[Any] | Iterable[Any]
+
+
+async def _iterate_sync(iterable: Iterable[Any]) -> AsyncIterator[Any]:
+    iterator = iter(iterable)
+    sentinel: Any = object()
+
+    def advance() -> Any:
+        return next(iterator, sentinel)
+
+    try:
+        while True:
+            # NOTE: a sync iterator may block (a queue, a file): it is advanced off the loop.
+            item = await anyio.to_thread.run_sync(advance)
+            if item is sentinel:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                await anyio.to_thread.run_sync(close)
+
+
+class _Keepalive:
+    """The time of the last write, read by the ping task (one per response)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = anyio.current_time()
+
+
+class EventSourceResponse(StreamingResponse):
+    """A ``text/event-stream`` response fed by a sync or async iterator of events.
+
+    Args:
+        content: An async or sync iterable of :class:`ServerSentEvent` objects, dicts with
+            ``data``/``event``/``id``/``retry``/``comment`` keys, ``str``/``bytes`` data, or other
+            values (JSON-encoded as data). Sync iterables are advanced in a worker thread.
+        ping_interval: Seconds of silence after which a ``: ping`` comment is sent (keeps proxies
+            from closing an idle stream); ``None`` disables pings.
+        headers: Extra headers.
+        status_code: The HTTP status.
+        sep: The line separator: ``"\\n"`` (default), ``"\\r\\n"`` or ``"\\r"``.
+        background: Run after the stream ends.
+
+    The response sets ``Content-Type: text/event-stream; charset=utf-8``, ``Cache-Control:
+    no-cache`` and ``X-Accel-Buffering: no`` (nginx would otherwise buffer the stream) unless
+    ``headers`` sets them. When the client disconnects, the iterator is cancelled and closed, so
+    the ``finally`` of an async generator runs at once (awaits in it get a few seconds).
+    """
+
+    __slots__ = ("_ping", "ping_interval", "sep")
+    default_media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        content: EventStream,
+        *,
+        ping_interval: float | None = 15.0,
+        headers: Mapping[str, str] | None = None,
+        status_code: int = 200,
+        sep: str = "\n",
+        background: BackgroundCallable | None = None,
+    ) -> None:
+        if sep not in _SEPARATORS:
+            raise ValueError(f"sep must be one of {_SEPARATORS!r}, got {sep!r}")
+        if ping_interval is not None and not ping_interval > 0:
+            raise ValueError(f"ping_interval must be positive seconds or None: {ping_interval!r}")
+        super().__init__(content, status_code, headers, None, background)
+        self.ping_interval = ping_interval
+        self.sep = sep
+        self._ping = f": ping{sep}{sep}".encode()
+        present = {name for name, _ in self.raw_headers}
+        if b"cache-control" not in present:
+            self.raw_headers.append((b"cache-control", b"no-cache"))
+        if b"x-accel-buffering" not in present:
+            self.raw_headers.append((b"x-accel-buffering", b"no"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error: Exception | None = None
+        # NOTE: three jobs share one task group: the events (this task, so the iterator runs and is
+        # closed in the task that iterates it), the disconnect watcher and the keep-alive pings.
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch_disconnect, receive, group.cancel_scope)
+            try:
+                await self._send_events(send, group)
+            except OSError:
+                # NOTE: ASGI 2.4 servers raise OSError from send() once the client is gone.
+                pass
+            except Exception as exc:
+                # NOTE: raised after the task group, unwrapped (no ExceptionGroup).
+                error = exc
+            group.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        if self.background is not None:
+            await run_background(self.background)
+
+    async def _send_events(self, send: Send, group: TaskGroup) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        source = self.body_iterator
+        events: AsyncIterator[Any] = (
+            aiter(source) if isinstance(source, AsyncIterable) else _iterate_sync(source)
+        )
+        sep = self.sep
+        interval = self.ping_interval
+        try:
+            if interval is None:
+                async for item in events:
+                    body = encode_item(item, sep)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            else:
+                # NOTE: the lock keeps a ping from being sent in the middle of an event's send.
+                lock = anyio.Lock(fast_acquire=True)
+                clock = _Keepalive()
+                group.start_soon(self._keepalive, send, lock, clock, interval, group.cancel_scope)
+                async for item in events:
+                    body = encode_item(item, sep)
+                    async with lock:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                        clock.last = anyio.current_time()
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                # NOTE: on a disconnect this task is cancelled; the shield lets the generator's
+                # finally await its cleanup, for a bounded time.
+                with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+                    await aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _keepalive(
+        self,
+        send: Send,
+        lock: anyio.Lock,
+        clock: _Keepalive,
+        interval: float,
+        stream_scope: anyio.CancelScope,
+    ) -> None:
+        ping: Message = {"type": "http.response.body", "body": self._ping, "more_body": True}
+        while True:
+            # NOTE: sleeps until the stream has been silent for `interval`; no polling.
+            delay = clock.last + interval - anyio.current_time()
+            if delay > 0:
+                await anyio.sleep(delay)
+                continue
+            async with lock:
+                try:
+                    await send(dict(ping))
+                except OSError:
+                    # NOTE: some servers only notice a gone client when a write fails.
+                    stream_scope.cancel()
+                    return
+                clock.last = anyio.current_time()
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
