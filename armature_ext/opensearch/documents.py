@@ -721,8 +721,10 @@ class Repository(Generic[D]):
         if not search.to_dict().get("sort"):
             id_field = self.model.config().id_field
             if id_field is None:
-                raise QueryError("scan needs a sort ending in a unique field (the model has no "
-                                 "id_field to sort by)")
+                raise QueryError(
+                    "scan needs a sort ending in a unique field (the model has no "
+                    "id_field to sort by)"
+                )
             search = search.sort(id_field)
         page = search.from_(0).size(page_size)
         after: list[Any] | None = None
