@@ -19,6 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 from armature import App, Request, Response, StreamingResponse
+from armature.sse import EventSourceResponse, ServerSentEvent
 from armature.testing import AsyncTestClient, TestClient
 from armature_ext.compression import CompressionMiddleware, no_compression
 
@@ -79,6 +80,15 @@ def build_app(gates: list[anyio.Event] | None = None, **options: Any) -> App:
                 yield f'id: {i}\ndata: {{"n": {i}}}\n\n'
 
         return StreamingResponse(feed(), media_type="text/event-stream")
+
+    @app.get("/sse")
+    async def sse() -> EventSourceResponse:
+        async def feed() -> AsyncIterator[ServerSentEvent]:
+            for i, gate in enumerate(gates or []):
+                await gate.wait()
+                yield ServerSentEvent({"n": i}, event="tick", id=str(i))
+
+        return EventSourceResponse(feed(), ping_interval=None)
 
     @app.post("/echo")
     async def echo(request: Request) -> Response:
@@ -185,6 +195,32 @@ async def test_sse_events_arrive_decodable_one_by_one(coding: str) -> None:
             await stream.__aexit__(None, None, None)
     assert rest == b""
     assert text.count(b"data: ") == 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("coding", CODINGS)
+async def test_event_source_response_events_are_flushed(coding: str) -> None:
+    gates = [anyio.Event() for _ in range(4)]
+    feed = incremental(coding)
+    text = b""
+    async with AsyncTestClient(build_app(gates)) as client:
+        with anyio.fail_after(5):
+            stream = client.stream("GET", "/sse", headers={"accept-encoding": coding})
+            response = await stream.__aenter__()
+        try:
+            assert response.headers["content-encoding"] == coding
+            assert response.headers["vary"] == "Accept-Encoding"
+            chunks = response.aiter_raw()
+            for i, gate in enumerate(gates):
+                gate.set()
+                marker = b'{"n":%d}\n\n' % i
+                with anyio.fail_after(5):
+                    while not text.endswith(marker):
+                        text += feed(await chunks.__anext__())
+            text += b"".join([feed(c) async for c in chunks])
+        finally:
+            await stream.__aexit__(None, None, None)
+    assert text.count(b"event: tick") == 4
 
 
 @pytest.mark.parametrize("coding", CODINGS)
