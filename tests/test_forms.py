@@ -730,3 +730,29 @@ async def test_form_data_mapping() -> None:
     async with form:
         pass
     assert up.file.closed
+
+
+# --- the example app ----------------------------------------------------------------------------
+
+
+def test_example_upload_app() -> None:
+    from examples.upload_app import app
+
+    content = os.urandom(1536 * 1024)
+    with TestClient(app) as client:
+        assert "multipart/form-data" in client.get("/").text
+        response = client.post(
+            "/upload", data={"title": "t"}, files={"files": ("x.bin", content, "application/x-y")}
+        )
+        assert response.status_code == 200
+        assert response.json() == {
+            "fields": {"title": "t"},
+            "files": [
+                {
+                    "filename": "x.bin",
+                    "content_type": "application/x-y",
+                    "size": len(content),
+                    "sha256": hashlib.sha256(content).hexdigest(),
+                }
+            ],
+        }

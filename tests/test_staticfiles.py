@@ -800,3 +800,37 @@ async def test_lifespan_and_websocket_scopes(tree: Path) -> None:
     sent.clear()
     await app({"type": "websocket", "path": "/a.txt"}, receive, send)
     assert sent == [{"type": "websocket.close", "code": 1000}]
+
+
+# --- the example site ---------------------------------------------------------------------------
+
+
+def test_example_static_site() -> None:
+    from examples.static_site import STATIC, app
+
+    with TestClient(app) as client:
+        assert client.get("/api/health").json() == {"status": "ok"}
+        home = client.get("/")
+        assert home.status_code == 200
+        assert "armature static site" in home.text
+        about = client.get("/about", follow_redirects=False)
+        assert about.status_code == 307
+        assert client.get("/about").text == (STATIC / "about" / "index.html").read_text()
+        script = client.get("/assets/app.js", headers={"accept-encoding": "br"})
+        assert script.headers["content-encoding"] == "br"
+        assert script.headers["cache-control"] == "public, max-age=3600"
+        assert script.content == (STATIC / "assets" / "app.js").read_bytes()  # httpx decodes br
+        missing = client.get("/no/such/page")
+        assert missing.status_code == 404
+        assert missing.text == (STATIC / "404.html").read_text()
+
+
+def test_example_precompressed_assets_match_their_sources() -> None:
+    from examples.static_site import STATIC
+
+    for source in (STATIC / "assets").iterdir():
+        if source.suffix == ".br":
+            original = source.with_suffix("").read_bytes()
+            assert brotli.decompress(source.read_bytes()) == original, source
+        elif source.suffix == ".gz":
+            assert gzip.decompress(source.read_bytes()) == source.with_suffix("").read_bytes()
