@@ -1,8 +1,13 @@
-"""examples/chat_app.py: rooms over websockets, in process with two (and three) sessions."""
+"""examples/chat_app.py: rooms over websockets, in process and on granian, uvicorn and hypercorn."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
+import websockets
+from _servers import SERVERS, run_server
 
 from armature.testing import AsyncTestClient, TestClient, WebSocketDenied
 from examples.chat_app import MAX_MESSAGE, app
@@ -77,3 +82,23 @@ async def test_async_sessions() -> None:
             assert (await b.receive_json())["user"] == "b"
             await b.send_text("from b")
             assert (await a.receive_json())["text"] == "from b"
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("kind", SERVERS)
+def test_room_over_real_servers(kind: str) -> None:
+    # NOTE: room messages are sent by the broadcast's sender tasks, not by the handler's task.
+    async def scenario(base: str) -> None:
+        async with websockets.connect(f"{base}/ws/lobby?name=ada") as ada:
+            assert json.loads(await ada.recv())["user"] == "ada"
+            async with websockets.connect(f"{base}/ws/lobby?name=bob") as bob:
+                assert json.loads(await ada.recv()) == json.loads(await bob.recv())
+                await ada.send("hi")
+                said = {"type": "message", "user": "ada", "text": "hi"}
+                assert json.loads(await bob.recv()) == said
+                assert json.loads(await ada.recv()) == said
+            left = await asyncio.wait_for(ada.recv(), 10)
+            assert json.loads(left) == {"type": "leave", "user": "bob", "members": 1}
+
+    with run_server(kind, "examples.chat_app:app") as url:
+        asyncio.run(scenario(url.replace("http://", "ws://")))
