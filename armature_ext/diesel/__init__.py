@@ -19,6 +19,12 @@ from armature_ext.diesel.errors import (
     SerializationFailure,
     TransactionError,
 )
+from armature_ext.diesel.integration import (
+    DatabaseModule,
+    TransactionConnection,
+    TransactionMiddleware,
+    install_database,
+)
 from armature_ext.diesel.pool import Pool, PoolStatus, create_pool
 from armature_ext.diesel.provider import DatabaseProvider
 from armature_ext.diesel.retry import retry_serializable
@@ -28,6 +34,7 @@ __all__ = [
     "ConfigError",
     "Connection",
     "DatabaseConfig",
+    "DatabaseModule",
     "DatabaseProvider",
     "DatabaseUnavailable",
     "DieselError",
@@ -42,7 +49,10 @@ __all__ = [
     "Row",
     "SerializationFailure",
     "Transaction",
+    "TransactionConnection",
     "TransactionError",
+    "TransactionMiddleware",
     "create_pool",
+    "install_database",
     "retry_serializable",
 ]
