@@ -672,6 +672,15 @@ async def test_thousands_of_semicolons_in_content_type_and_disposition() -> None
 
 
 @pytest.mark.anyio
+async def test_many_small_parts_in_one_big_chunk() -> None:
+    body = multipart([field(f"f{i}", b"v" * 40) for i in range(20_000)])
+    limits = Limits(max_body_size=4 * MIB, max_form_fields=20_000)
+    form = await _timed(body, MULTIPART, limits, None)
+    assert len(form) == 20_000
+    assert form["f19999"] == "v" * 40
+
+
+@pytest.mark.anyio
 async def test_one_byte_per_chunk_stream() -> None:
     content = os.urandom(32 * 1024)
     body = multipart([upload("f", "x.bin", content), field("a", b"v" * 1000)])
