@@ -8,7 +8,10 @@ Built on opensearch-py's asyncio client (``opensearchpy.AsyncOpenSearch``):
 * :class:`Q`, :class:`A`, :class:`Search`: Query DSL, aggregation and search request builders with
   typed :class:`SearchResults`;
 * :class:`IndexManager`: indices, mappings derived from models, aliases, templates and reindexing
-  with an atomic alias swap.
+  with an atomic alias swap;
+* :func:`install_opensearch` / :class:`OpenSearchModule`: the client, the provider and
+  ``Repository[Model]`` injected into handlers, started and closed with the app, and a readiness
+  indicator.
 
 See ``docs/opensearch.md``.
 """
@@ -42,6 +45,7 @@ from .errors import (
     VersionConflictError,
 )
 from .indices import AliasAction, AliasSwapResult, IndexManager, ReindexResult
+from .integration import OpenSearchModule, install_opensearch, repository
 from .mapping import Keyword, Mapped, Nested, Object, Text
 from .query import BoolQuery, Q, Query
 from .search import Hit, Search, SearchResults, Total
@@ -80,6 +84,7 @@ __all__ = [
     "Object",
     "OpenSearchConfig",
     "OpenSearchIntegrationError",
+    "OpenSearchModule",
     "OpenSearchProvider",
     "Q",
     "Query",
@@ -96,5 +101,7 @@ __all__ = [
     "VersionConflictError",
     "WriteResult",
     "bulk",
+    "install_opensearch",
+    "repository",
     "streaming_bulk",
 ]
