@@ -31,6 +31,7 @@ from ._messages import PLURAL_CATEGORIES
 from ._middleware import DEFAULT_SOURCES, I18nMiddleware, LocaleNegotiator, Negotiated, Source
 from ._tags import lookup, normalize_tag, parse_accept_language
 from ._translator import I18n, MissingTranslation, MissingTranslationError, Translator
+from .integration import I18nModule, Locale, install_i18n
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -39,6 +40,8 @@ __all__ = [
     "CatalogError",
     "I18n",
     "I18nMiddleware",
+    "I18nModule",
+    "Locale",
     "LocaleNegotiator",
     "MissingTranslation",
     "MissingTranslationError",
@@ -48,6 +51,7 @@ __all__ = [
     "Translator",
     "get_locale",
     "get_translator",
+    "install_i18n",
     "load_directory",
     "lookup",
     "ngettext",
