@@ -21,7 +21,8 @@ from test_seaorm_support import _pg_dsn_for, _recreate_pg_database
 
 from armature_ext.seaorm import ActiveModel, Database, cli, migrations
 
-MIG_DATABASE = "armature_seaorm_mig"
+# NOTE: per process, so that concurrent runs of the suite never drop each other's database.
+MIG_DATABASE = f"armature_seaorm_mig_{os.getpid()}"
 ROOT = Path(__file__).resolve().parents[1]
 
 

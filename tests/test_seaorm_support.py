@@ -1,13 +1,15 @@
 """Shared models and fixtures for the seaorm tests (imported by the test_seaorm_* modules).
 
 The ``db`` fixture is parametrized over a real SQLite file in ``tmp_path`` and the local
-PostgreSQL server (a dedicated ``armature_seaorm_test`` database, created once per session).
+PostgreSQL server (a dedicated ``armature_seaorm_test_<pid>`` database, created once per session;
+the process id keeps concurrent runs of the suite from dropping each other's database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -18,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from armature_ext.seaorm import ActiveModel, Database
 
-PG_DATABASE = "armature_seaorm_test"
+PG_DATABASE = f"armature_seaorm_test_{os.getpid()}"
 
 
 class Base(DeclarativeBase):
