@@ -11,10 +11,13 @@ Run it (SQLite file ./diesel_example.db unless DATABASE_URL is set)::
     curl -X POST localhost:8000/notes/bulk -H 'content-type: application/json' \\
          -d '{"notes": [{"title": "a"}, {"title": "b"}]}'    # all or nothing (one transaction)
     curl 'localhost:8000/notes?limit=10'
-    curl localhost:8000/ready                         # 503 problem+json when the db is down
+    curl localhost:8000/health/ready                  # 503 problem+json when the db is down
 
-Every ``DATABASE_*`` variable of docs/diesel.md applies (pool size, timeouts...). The table is
-created at startup for the demo; a real project uses migrations.
+Handlers take what they need by type (``install_database`` wires the container): ``Connection``
+for the request, ``TransactionConnection`` for all-or-nothing writes (committed before the
+response starts, rolled back on an error status). Every ``DATABASE_*`` variable of docs/diesel.md
+applies (pool size, timeouts...). The table is created at startup for the demo; a real project
+uses migrations.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from pydantic import BaseModel, Field
 
 from armature import App
 from armature.exceptions import Conflict
-from armature_ext.diesel import DatabaseConfig, DatabaseProvider, IntegrityError
+from armature.health import HealthCheck
+from armature_ext.diesel import (
+    Connection,
+    DatabaseConfig,
+    DatabaseProvider,
+    IntegrityError,
+    TransactionConnection,
+    install_database,
+)
 
 DEFAULT_URL = "sqlite:///diesel_example.db"
 
@@ -70,22 +81,26 @@ def create_app(config: DatabaseConfig | None = None) -> App:
             local SQLite file when ``DATABASE_URL`` is unset.
 
     Returns:
-        The application (its lifespan opens and drains the pool).
+        The application (the container opens the pool at startup and drains it at shutdown).
     """
-    db = DatabaseProvider(config or DatabaseConfig.from_env(default_url=DEFAULT_URL))
 
     @asynccontextmanager
     async def lifespan(app: App) -> AsyncIterator[None]:
-        async with db.lifespan(app):
-            await db.pool.execute(_DDL["sqlite" if db.config.is_sqlite else "postgres"])
-            yield
+        # The pool is already open here: the container starts before the lifespan.
+        await db.pool.execute(_DDL["sqlite" if db.config.is_sqlite else "postgres"])
+        yield
 
     app = App(lifespan=lifespan, title="diesel notes")
+    health = HealthCheck()
+    db = install_database(
+        app, config or DatabaseConfig.from_env(default_url=DEFAULT_URL), health=health
+    )
+    app.include_router(health.router())
 
     @app.post("/notes")
-    async def create_note(note: NoteIn) -> dict[str, Any]:
+    async def create_note(note: NoteIn, conn: Connection) -> dict[str, Any]:
         try:
-            row = await db.pool.fetchrow(
+            row = await conn.fetchrow(
                 "INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id, title, body",
                 note.title,
                 note.body,
@@ -96,35 +111,35 @@ def create_app(config: DatabaseConfig | None = None) -> App:
         return row
 
     @app.post("/notes/bulk")
-    async def create_notes(bulk: BulkIn) -> dict[str, Any]:
-        # One transaction: a duplicate title anywhere rolls back every insert of the request.
-        try:
-            async with db.transaction() as conn:
-                ids = [
-                    await conn.fetchval(
+    async def create_notes(bulk: BulkIn, tx: TransactionConnection) -> dict[str, Any]:
+        # One transaction for the request: the 409 below rolls back every insert made so far.
+        ids = []
+        for note in bulk.notes:
+            try:
+                ids.append(
+                    await tx.fetchval(
                         "INSERT INTO notes (title, body) VALUES ($1, $2) RETURNING id",
                         note.title,
                         note.body,
                     )
-                    for note in bulk.notes
-                ]
-        except IntegrityError as exc:
-            raise Conflict("a title already exists; nothing was created") from exc
+                )
+            except IntegrityError as exc:
+                raise Conflict("a title already exists; nothing was created") from exc
         return {"created": ids}
 
     @app.get("/notes")
-    async def list_notes(limit: int = 50, after: int = 0) -> list[dict[str, Any]]:
+    async def list_notes(conn: Connection, limit: int = 50, after: int = 0) -> list[dict[str, Any]]:
         limit = max(1, min(limit, 500))
-        async with db.connection() as conn:
-            return await conn.fetch(
-                "SELECT id, title, body FROM notes WHERE id > $1 ORDER BY id LIMIT $2",
-                after,
-                limit,
-            )
+        return await conn.fetch(
+            "SELECT id, title, body FROM notes WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+            limit,
+        )
 
     @app.get("/ready")
-    async def ready() -> dict[str, Any]:
-        return await db.check()
+    async def ready(database: DatabaseProvider) -> dict[str, Any]:
+        # The bare report (503 problem+json when down); /health/ready is the HealthCheck view.
+        return await database.check()
 
     return app
 

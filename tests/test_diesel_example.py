@@ -42,6 +42,11 @@ def test_notes_api(tmp_path: Path) -> None:
         assert ready.status_code == 200
         assert ready.json()["status"] == "up"
         assert ready.json()["backend"] == "sqlite"
+        assert ready.json()["pool"]["in_use"] == 0  # every request gave its connection back
+
+        health = client.get("/health/ready")
+        assert health.status_code == 200
+        assert health.json()["checks"]["database"]["details"]["backend"] == "sqlite"
 
 
 def test_module_app_uses_database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
