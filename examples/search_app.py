@@ -11,18 +11,18 @@ endpoints answer 503 problem+json saying that no cluster is configured)::
               "tags": ["intro"], "published": "2024-05-01T10:00:00Z"}'
     curl 'localhost:8000/search?q=search&tags=intro&per_page=5'
     curl localhost:8000/articles/hello
-    curl localhost:8000/ready                  # 503 problem+json when the cluster is down
+    curl localhost:8000/health/ready           # 503 problem+json when the cluster is down
 
 Every ``OPENSEARCH_*`` variable of docs/opensearch.md applies (auth, TLS, timeouts, SigV4...).
-The index is created at startup when missing.
+``install_opensearch`` starts the client with the app, closes it at shutdown, creates the index
+when missing and injects ``Repository[Article]`` into the handlers; in tests,
+``app.dependency_overrides[OpenSearchConfig] = test_config`` points it all at another cluster.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from opensearchpy import ConnectionError as OpenSearchConnectionError
@@ -30,17 +30,18 @@ from pydantic import BaseModel, Field
 
 from armature import App, JSONResponse, Request
 from armature.exceptions import NotFound, ServiceUnavailable
+from armature.health import HealthCheck
 from armature_ext.opensearch import (
     A,
     Document,
     IndexConfig,
     Keyword,
     OpenSearchConfig,
-    OpenSearchProvider,
     Q,
     Repository,
     Search,
     Text,
+    install_opensearch,
 )
 
 logger = logging.getLogger("examples.search_app")
@@ -67,8 +68,17 @@ class BulkIn(BaseModel):
     articles: list[Article] = Field(min_length=1, max_length=1000)
 
 
-def _unavailable(detail: str, request: Request, **extensions: Any) -> JSONResponse:
-    problem = ServiceUnavailable(detail, extensions=extensions).to_problem(request.path)
+async def _not_configured() -> Repository[Article]:
+    """Stands in for the repository without a cluster: every search endpoint answers 503."""
+    raise ServiceUnavailable(NOT_CONFIGURED)
+
+
+async def _not_configured_check() -> dict[str, str]:
+    return {"status": "down", "error": NOT_CONFIGURED}
+
+
+async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+    problem = ServiceUnavailable(f"OpenSearch is unreachable: {exc}").to_problem(request.path)
     return JSONResponse(problem, status_code=503, media_type="application/problem+json")
 
 
@@ -84,41 +94,30 @@ def create_app(config: OpenSearchConfig | None = None) -> App:
     """
     if config is None and OpenSearchConfig.url_configured():
         config = OpenSearchConfig.from_env()
-    provider = OpenSearchProvider(config) if config is not None else None
-
-    @asynccontextmanager
-    async def lifespan(app: App) -> AsyncIterator[None]:
-        if provider is None:
-            logger.warning(NOT_CONFIGURED)
-            yield
-            return
-        async with provider:
-            try:
-                await provider.indices.ensure(Article)
-            except OpenSearchConnectionError as exc:
-                # NOTE: the app starts anyway; requests answer 503 until the cluster is back.
-                logger.warning("OpenSearch is unreachable at startup: %s", exc)
-            yield
-
-    async def unreachable(request: Request, exc: Exception) -> JSONResponse:
-        return _unavailable(f"OpenSearch is unreachable: {exc}", request)
-
     app = App(
-        lifespan=lifespan,
         title="article search",
-        exception_handlers={OpenSearchConnectionError: unreachable},
+        exception_handlers={OpenSearchConnectionError: _unreachable},
     )
-
-    def articles() -> Repository[Article]:
-        if provider is None:
-            raise ServiceUnavailable(NOT_CONFIGURED)
-        return provider.repository(Article)
+    health = HealthCheck()
+    if config is not None:
+        # NOTE: the client starts with the app (even while the cluster is down: requests then
+        # answer 503 and /health/ready says why), the index is created when missing.
+        install_opensearch(app, config, documents=[Article], health=health, ensure_indices=True)
+    else:
+        app.on_startup.append(lambda: logger.warning(NOT_CONFIGURED))
+        app.provide(_not_configured, scope="request", key=Repository[Article])
+        health.add("opensearch", _not_configured_check)
+    app.include_router(health.router())
 
     @app.get("/search")
     async def search(
-        q: str = "", tags: str = "", since: str = "", page: int = 1, per_page: int = 10
+        articles: Repository[Article],
+        q: str = "",
+        tags: str = "",
+        since: str = "",
+        page: int = 1,
+        per_page: int = 10,
     ) -> dict[str, Any]:
-        repo = articles()
         query = (
             Q.multi_match(q, ["title^3", "body"], operator="and") if q.strip() else Q.match_all()
         )
@@ -140,7 +139,7 @@ def create_app(config: OpenSearchConfig | None = None) -> App:
             request = request.filter(Q.terms("tags", wanted))
         if since:
             request = request.filter(Q.range("published", gte=since))
-        results = await repo.search(request)
+        results = await articles.search(request)
         return {
             "total": results.total.value,
             "hits": [
@@ -165,13 +164,13 @@ def create_app(config: OpenSearchConfig | None = None) -> App:
         }
 
     @app.post("/articles")
-    async def index_article(article: Article) -> dict[str, Any]:
-        result = await articles().index(article, refresh="wait_for")
+    async def index_article(article: Article, articles: Repository[Article]) -> dict[str, Any]:
+        result = await articles.index(article, refresh="wait_for")
         return {"id": result.id, "result": result.result, "version": result.version}
 
     @app.post("/articles/bulk")
-    async def bulk_articles(bulk: BulkIn) -> dict[str, Any]:
-        result = await articles().bulk(bulk.articles, refresh=True)
+    async def bulk_articles(bulk: BulkIn, articles: Repository[Article]) -> dict[str, Any]:
+        result = await articles.bulk(bulk.articles, refresh=True)
         return {
             "succeeded": result.succeeded,
             "failed": result.failed,
@@ -182,28 +181,17 @@ def create_app(config: OpenSearchConfig | None = None) -> App:
         }
 
     @app.get("/articles/{slug}")
-    async def get_article(slug: str) -> Article:
-        article = await articles().get(slug)
+    async def get_article(slug: str, articles: Repository[Article]) -> Article:
+        article = await articles.get(slug)
         if article is None:
             raise NotFound(f"no article {slug!r}")
         return article
 
     @app.delete("/articles/{slug}")
-    async def delete_article(slug: str) -> dict[str, bool]:
-        if not await articles().delete(slug, refresh=True):
+    async def delete_article(slug: str, articles: Repository[Article]) -> dict[str, bool]:
+        if not await articles.delete(slug, refresh=True):
             raise NotFound(f"no article {slug!r}")
         return {"deleted": True}
-
-    @app.get("/ready")
-    async def ready(request: Request) -> Any:
-        if provider is None:
-            raise ServiceUnavailable(NOT_CONFIGURED)
-        report = await provider.check()
-        if report["status"] != "up":
-            return _unavailable(
-                f"OpenSearch is not ready: {report.get('error')}", request, check=report
-            )
-        return report
 
     return app
 
