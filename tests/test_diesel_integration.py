@@ -608,6 +608,43 @@ async def test_module_style_visibility_and_duplicates(tmp_path: Path) -> None:
         Application.create(Twice)
 
 
+async def test_one_module_class_serves_apps_one_after_another(tmp_path: Path) -> None:
+    Database = DatabaseModule.register(config_for("sqlite", tmp_path))
+
+    @controller("/n")
+    class N:
+        @get("")
+        async def n(self, conn: Connection) -> int:
+            return int(await conn.fetchval("SELECT 5"))
+
+    @module(imports=[Database], controllers=[N])
+    class AppModule:
+        pass
+
+    for _ in range(2):  # e.g. a fresh app per test
+        async with AsyncTestClient(Application.create(AppModule)) as client:
+            assert (await client.get("/n")).json() == 5
+        assert not Database.database.started
+
+
+async def test_a_provider_started_by_its_owner_is_borrowed(tmp_path: Path) -> None:
+    app = App()
+    db = install_database(app, config_for("sqlite", tmp_path))
+
+    @app.get("/n")
+    async def n(pool: Pool) -> int:
+        return int(await pool.fetchval("SELECT 6"))
+
+    await db.startup()  # e.g. to run migrations before serving
+    try:
+        async with AsyncTestClient(app) as client:
+            assert (await client.get("/n")).json() == 6
+            assert app.container.singletons[Pool] is db.pool
+        assert db.started  # the app did not close what it did not open
+    finally:
+        await db.shutdown()
+
+
 async def test_transaction_middleware_passes_other_scopes() -> None:
     calls: list[str] = []
 
