@@ -245,10 +245,10 @@ async def test_readiness_is_down_outside_the_lifespan_and_shutdown_closes_the_cl
             assert (await client.get("/capture")).status_code == 200
             opensearch, os_client = seen[-1]
             assert opensearch.started
-            assert sessions_open(os_client) == [True]
+            assert any(sessions_open(os_client))
             assert (await health.run(("ready",)))["status"] == "up"
         assert not opensearch.started
-        assert sessions_open(os_client) == [False]
+        assert not any(sessions_open(os_client))
         after = await health.run(("ready",))
         assert after["status"] == "down"
     assert seen[0][0] is not seen[1][0]
