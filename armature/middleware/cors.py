@@ -144,6 +144,7 @@ class CORSMiddleware:
     """
 
     __slots__ = (
+        "_cache",
         "allow_all_headers",
         "allow_all_methods",
         "allow_credentials",
@@ -210,6 +211,7 @@ class CORSMiddleware:
         if allow_credentials:
             preflight.append((b"access-control-allow-credentials", b"true"))
         self.preflight_headers = preflight
+        self._cache: dict[bytes, bool] = {}
 
     def is_allowed_origin(self, origin: str) -> bool:
         """Tell whether a browser's ``Origin`` header value is allowed.
@@ -235,6 +237,17 @@ class CORSMiddleware:
             return True
         return any(p.matches(scheme, host, port) for p in self.wildcard_origins)
 
+    def _allowed(self, origin: bytes) -> bool:
+        cache = self._cache
+        hit = cache.get(origin)
+        if hit is None:
+            # PERF: browsers of one site send few distinct origins; memoised, bounded.
+            hit = self.is_allowed_origin(origin.decode("latin-1"))
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[origin] = hit
+        return hit
+
     def _allow_origin_value(self, origin: bytes) -> bytes:
         if self.origin_any and not self.allow_credentials:
             return b"*"
@@ -256,7 +269,7 @@ class CORSMiddleware:
             # NOTE: any origin, no credentials: every response gets the same "*", so caches need
             # no Vary and requests without Origin are answered exactly like the others.
             allowed, value = True, b"*"
-        elif origin is not None and self.is_allowed_origin(origin.decode("latin-1")):
+        elif origin is not None and self._allowed(origin):
             allowed, value = True, origin
         else:
             allowed, value = False, b""
@@ -266,12 +279,15 @@ class CORSMiddleware:
                 raw = [
                     (k, v) for k, v in message.get("headers", ()) if k not in _CORS_RESPONSE_HEADERS
                 ]
-                headers = MutableHeaders(raw)
+                has_vary = any(k == b"vary" for k, _ in raw)
                 if allowed:
                     raw.append((b"access-control-allow-origin", value))
                     raw.extend(self.simple_headers)
                 if self.varies:
-                    headers.add_vary("Origin")
+                    if has_vary:
+                        MutableHeaders(raw).add_vary("Origin")
+                    else:
+                        raw.append((b"vary", b"Origin"))
                 message["headers"] = raw
             await send(message)
 
@@ -279,7 +295,7 @@ class CORSMiddleware:
 
     async def _preflight(self, scope: Scope, send: Send, origin: bytes) -> None:
         problems: list[str] = []
-        if not self.is_allowed_origin(origin.decode("latin-1")):
+        if not self._allowed(origin):
             problems.append("origin")
         requested = first_header(scope, b"access-control-request-method") or b""
         method = requested.decode("latin-1").strip()

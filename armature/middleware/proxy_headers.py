@@ -10,11 +10,12 @@ written by the client itself and are never believed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from armature.middleware._security_common import DEFAULT_PORTS, header_values, parse_host
+from armature.middleware._security_common import DEFAULT_PORTS, parse_host
 from armature.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ForwardedHop", "ProxyHeadersMiddleware", "parse_forwarded"]
@@ -57,8 +58,10 @@ class ForwardedHop:
         )
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse_node(node: str) -> tuple[str | None, int | None]:
     """Parse ``1.2.3.4``, ``1.2.3.4:80``, ``[::1]``, ``[::1]:80`` or a bare ``::1``."""
+    # PERF: memoised (bounded): the same client and proxy addresses recur request after request.
     text = node.strip()
     port: int | None = None
     if text.startswith("["):
@@ -279,15 +282,28 @@ class ProxyHeadersMiddleware:
         await self.app(scope, receive, send)
 
     def _hops(self, scope: Scope) -> list[ForwardedHop] | None:
-        if self.use_forwarded:
-            values = header_values(scope, b"forwarded")
-            if values:
-                return parse_forwarded([v.decode("latin-1") for v in values])
+        # PERF: one pass over the request headers collects all four families.
+        forwarded: list[bytes] = []
+        xff: list[bytes] = []
+        xfp: list[bytes] = []
+        xfh: list[bytes] = []
+        buckets = {
+            b"forwarded": forwarded,
+            b"x-forwarded-for": xff,
+            b"x-forwarded-proto": xfp,
+            b"x-forwarded-host": xfh,
+        }
+        for name, value in scope.get("headers") or ():
+            bucket = buckets.get(name)
+            if bucket is not None:
+                bucket.append(value)
+        if self.use_forwarded and forwarded:
+            return parse_forwarded([v.decode("latin-1") for v in forwarded])
         if not self.use_x_forwarded:
             return None
-        nodes = _comma_list(header_values(scope, b"x-forwarded-for"))
-        protos = [p for p in _comma_list(header_values(scope, b"x-forwarded-proto")) if p]
-        hosts = [h for h in _comma_list(header_values(scope, b"x-forwarded-host")) if h]
+        nodes = _comma_list(xff)
+        protos = [p for p in _comma_list(xfp) if p]
+        hosts = [h for h in _comma_list(xfh) if h]
         if not nodes and not protos and not hosts:
             return None
         if len(nodes) > _MAX_HOPS:

@@ -15,6 +15,8 @@ from armature.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["TrustedHostMiddleware"]
 
+_CACHE_SIZE = 1024
+
 
 class TrustedHostMiddleware:
     """Allow only requests (http and websocket) whose ``Host`` matches ``allowed_hosts``.
@@ -38,7 +40,7 @@ class TrustedHostMiddleware:
         ValueError: A pattern is invalid, or the list is empty.
     """
 
-    __slots__ = ("allow_any", "app", "patterns", "www_redirect")
+    __slots__ = ("_cache", "allow_any", "app", "patterns", "www_redirect")
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class TrustedHostMiddleware:
         self.patterns = tuple(HostPattern(p) for p in allowed_hosts)
         self.allow_any = any(p.any for p in self.patterns)
         self.www_redirect = www_redirect
+        self._cache: dict[bytes, tuple[str, int | None] | None] = {}
 
     def is_allowed(self, host: str, port: int | None) -> bool:
         """Tell whether a parsed host and port match a pattern.
@@ -79,12 +82,21 @@ class TrustedHostMiddleware:
             detail = "Missing Host header" if not values else "Several Host headers"
             await reject(scope, receive, send, 400, detail)
             return
-        parsed = parse_host(values[0].decode("latin-1"))
+        raw = bytes(values[0])
+        cache = self._cache
+        if raw in cache:
+            # PERF: a server sees few distinct Host values; allowed ones are memoised (bounded).
+            await self.app(scope, receive, send)
+            return
+        parsed = parse_host(raw.decode("latin-1"))
         if parsed is None:
             await reject(scope, receive, send, 400, "Invalid Host header")
             return
         host, port = parsed
         if self.is_allowed(host, port):
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[raw] = parsed
             await self.app(scope, receive, send)
             return
         if (
