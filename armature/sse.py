@@ -24,8 +24,9 @@ at once: its ``finally`` blocks run.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import anyio
 import orjson
@@ -44,13 +45,13 @@ __all__ = ["EventSourceResponse", "ServerSentEvent", "last_event_id"]
 _FIELDS: Final = frozenset({"data", "event", "id", "retry", "comment"})
 _SEPARATORS: Final = ("\n", "\r\n", "\r")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BLANK: Final = {sep: (sep + sep).encode() for sep in _SEPARATORS}
 # NOTE: how long a closing iterator's ``finally`` may await after a disconnect before it is cut.
 _CLOSE_GRACE: Final = 5.0
 
 
-def _check_field(name: str, value: str) -> None:
-    if "\r" in value or "\n" in value or "\x00" in value:
-        raise ValueError(f"SSE {name} must not contain CR, LF or NUL: {value!r}")
+def _bad_field(name: str, value: str) -> NoReturn:
+    raise ValueError(f"SSE {name} must not contain CR, LF or NUL: {value!r}")
 
 
 def _lines(text: str) -> list[str]:
@@ -61,12 +62,18 @@ def _lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
-def _data_text(data: Any) -> str:
-    if isinstance(data, str):
-        return data
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data).decode("utf-8")
-    return orjson.dumps(data, default=json_default).decode("utf-8")
+def _json(data: Any) -> bytes:
+    try:
+        return orjson.dumps(data, default=json_default)
+    except TypeError:
+        # NOTE: non-str dict keys (json.dumps accepts them); only then pay for the option.
+        return orjson.dumps(data, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _data_lines(text: str, sep: str) -> str:
+    if "\n" not in text and "\r" not in text:
+        return f"data: {text}{sep}"
+    return "".join(f"data: {line}{sep}" for line in _LINE_BREAK.split(text))
 
 
 class ServerSentEvent:
@@ -97,10 +104,11 @@ class ServerSentEvent:
         retry: int | None = None,
         comment: str | None = None,
     ) -> None:
-        if event is not None:
-            _check_field("event", event)
-        if id is not None:
-            _check_field("id", id)
+        # PERF: inline checks; events are built once per message on hot streams.
+        if event is not None and ("\r" in event or "\n" in event or "\x00" in event):
+            _bad_field("event", event)
+        if id is not None and ("\r" in id or "\n" in id or "\x00" in id):
+            _bad_field("id", id)
         if retry is not None and (type(retry) is not int or retry < 0):
             raise ValueError(f"SSE retry must be a non-negative int of milliseconds: {retry!r}")
         if data is None and event is None and id is None and retry is None and comment is None:
@@ -120,19 +128,33 @@ class ServerSentEvent:
         Returns:
             The UTF-8 bytes of the event.
         """
-        parts: list[str] = []
+        if self.comment is None and self.event is None and self.retry is None:
+            # PERF: the common shapes: data alone, or data with an id.
+            head = "" if self.id is None else f"id: {self.id}{sep}"
+        else:
+            head = self._head(sep)
+        data = self.data
+        if data is None:
+            return (head + sep).encode()
+        if type(data) is str:
+            return (head + _data_lines(data, sep) + sep).encode()
+        if isinstance(data, bytes | bytearray | memoryview):
+            return (head + _data_lines(bytes(data).decode("utf-8"), sep) + sep).encode()
+        # PERF: orjson output is one line (newlines in strings are escaped): no splitting, and the
+        # JSON bytes are joined without a decode/encode round trip.
+        return f"{head}data: ".encode() + _json(data) + _BLANK[sep]
+
+    def _head(self, sep: str) -> str:
+        head = ""
         if self.comment is not None:
-            parts.extend(f": {line}" if line else ":" for line in _lines(self.comment))
+            head = "".join(f": {line}{sep}" if line else f":{sep}" for line in _lines(self.comment))
         if self.event is not None:
-            parts.append(f"event: {self.event}")
+            head += f"event: {self.event}{sep}"
         if self.id is not None:
-            parts.append(f"id: {self.id}")
+            head += f"id: {self.id}{sep}"
         if self.retry is not None:
-            parts.append(f"retry: {self.retry}")
-        if self.data is not None:
-            parts.extend(f"data: {line}" for line in _lines(_data_text(self.data)))
-        parts.append(sep)
-        return sep.join(parts).encode("utf-8")
+            head += f"retry: {self.retry}{sep}"
+        return head
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -165,7 +187,7 @@ def encode_item(item: Any, sep: str = "\n") -> bytes:
         ValueError: A dict with keys other than the event fields, or an invalid field.
         TypeError: ``None`` as an item.
     """
-    if isinstance(item, str):
+    if type(item) is str:
         # PERF: the common case, one line of text, without building an event object.
         if "\n" not in item and "\r" not in item:
             return f"data: {item}{sep}{sep}".encode()
@@ -234,12 +256,19 @@ async def _iterate_sync(iterable: Iterable[Any]) -> AsyncIterator[Any]:
 
 
 class _Keepalive:
-    """The time of the last write, read by the ping task (one per response)."""
+    """Who is writing and when the stream last wrote (shared by the events and the ping task).
 
-    __slots__ = ("last",)
+    Replaces a lock on the hot path: the events writer only waits while a ping is being sent,
+    and the ping task skips its turn while an event is being sent.
+    """
+
+    __slots__ = ("last", "pinging", "sending")
 
     def __init__(self) -> None:
-        self.last = anyio.current_time()
+        # NOTE: time.monotonic, not the loop clock: only differences are used (sleep durations).
+        self.last = time.monotonic()
+        self.sending = False
+        self.pinging: anyio.Event | None = None
 
 
 class EventSourceResponse(StreamingResponse):
@@ -325,15 +354,16 @@ class EventSourceResponse(StreamingResponse):
                     body = encode_item(item, sep)
                     await send({"type": "http.response.body", "body": body, "more_body": True})
             else:
-                # NOTE: the lock keeps a ping from being sent in the middle of an event's send.
-                lock = anyio.Lock(fast_acquire=True)
-                clock = _Keepalive()
-                group.start_soon(self._keepalive, send, lock, clock, interval, group.cancel_scope)
+                state = _Keepalive()
+                group.start_soon(self._keepalive, send, state, interval, group.cancel_scope)
                 async for item in events:
                     body = encode_item(item, sep)
-                    async with lock:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                        clock.last = anyio.current_time()
+                    if state.pinging is not None:
+                        await state.pinging.wait()
+                    state.sending = True
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    state.sending = False
+                    state.last = time.monotonic()
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
@@ -346,26 +376,32 @@ class EventSourceResponse(StreamingResponse):
     async def _keepalive(
         self,
         send: Send,
-        lock: anyio.Lock,
-        clock: _Keepalive,
+        state: _Keepalive,
         interval: float,
         stream_scope: anyio.CancelScope,
     ) -> None:
         ping: Message = {"type": "http.response.body", "body": self._ping, "more_body": True}
         while True:
             # NOTE: sleeps until the stream has been silent for `interval`; no polling.
-            delay = clock.last + interval - anyio.current_time()
+            delay = state.last + interval - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
                 continue
-            async with lock:
-                try:
-                    await send(dict(ping))
-                except OSError:
-                    # NOTE: some servers only notice a gone client when a write fails.
-                    stream_scope.cancel()
-                    return
-                clock.last = anyio.current_time()
+            if state.sending:
+                # NOTE: an event is on its way (a slow client); that write counts as activity.
+                await anyio.sleep(interval)
+                continue
+            state.pinging = done = anyio.Event()
+            try:
+                await send(dict(ping))
+            except OSError:
+                # NOTE: some servers only notice a gone client when a write fails.
+                stream_scope.cancel()
+                return
+            finally:
+                state.pinging = None
+                done.set()
+            state.last = time.monotonic()
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
