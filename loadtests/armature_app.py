@@ -8,13 +8,14 @@ from importlib.metadata import version
 from typing import Any
 
 from armature import App, Router
+from armature.sse import EventSourceResponse, ServerSentEvent
 from armature.types import ASGIApp, Receive, Scope, Send
 from loadtests.models import Item
 
 __all__ = ["FEATURES", "VERSION", "make_app"]
 
 VERSION = version("armature")
-FEATURES: frozenset[str] = frozenset({"di"})
+FEATURES: frozenset[str] = frozenset({"di", "sse"})
 
 
 class Settings:
@@ -115,6 +116,15 @@ def make_app(n_routes: int = 100) -> App:
     @app.get("/di/request")
     async def di_request(session: Session) -> dict[str, str]:
         return {"message": "Hello, World!" if session.open else "closed"}
+
+    # Server-sent events (issue: Batteries): 100 JSON events with ids, default keep-alive.
+    @app.get("/sse")
+    async def sse() -> EventSourceResponse:
+        async def events() -> AsyncIterator[ServerSentEvent]:
+            for i in range(100):
+                yield ServerSentEvent({"n": i}, id=str(i))
+
+        return EventSourceResponse(events())
 
     # Route-level middleware: only the /mw routes pay for the three wrappers.
     mw = Router(prefix="/mw")

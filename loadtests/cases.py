@@ -311,3 +311,16 @@ add(Case("last_500", "last of 500 routes", "GET", "/r/a499/b499",
          budget=Budget(relative_to="last_100", max_factor=1.1)))  # fmt: skip
 add(Case("404_500", "404 (500 routes)", "GET", "/nope/missing", _NOT_FOUND,
          overrides=NOT_FOUND_OVERRIDES, n_routes=500))  # fmt: skip
+
+# Server-sent events (issue: Batteries): one response streaming 100 JSON events with ids, each
+# event its own body chunk. No budget is set by the issue; the table shows the ratio.
+SSE_EVENTS = 100
+
+
+def sse_body(count: int = SSE_EVENTS) -> bytes:
+    """The expected event stream: ``id: i`` and ``data: {"n":i}`` per event."""
+    return b"".join(b'id: %d\ndata: {"n":%d}\n\n' % (i, i) for i in range(count))
+
+
+add(Case("sse_100", "GET /sse (an SSE stream of 100 events)", "GET", "/sse",
+         Expect(200, "text/event-stream", body=sse_body()), feature="sse"))  # fmt: skip

@@ -22,7 +22,7 @@ from loadtests.models import Item
 __all__ = ["FEATURES", "VERSION", "make_app"]
 
 VERSION = "hand-written"
-FEATURES: frozenset[str] = frozenset()
+FEATURES: frozenset[str] = frozenset({"sse"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -150,6 +150,22 @@ class NoopMiddleware:
         await self.app(scope, receive, send)
 
 
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+async def sse(scope: Scope, receive: Receive, send: Send) -> None:
+    """100 events formatted by hand (orjson for the data), one body chunk each."""
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    for i in range(100):
+        event = b"id: %d\ndata: %s\n\n" % (i, orjson.dumps({"n": i}))
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 async def not_found(send: Send) -> None:
     await send({"type": "http.response.start", "status": 404, "headers": NOT_FOUND_HEADERS})
     await send({"type": "http.response.body", "body": NOT_FOUND_BODY})
@@ -209,6 +225,7 @@ def make_app(n_routes: int = 100) -> RawApp:
         "/search": ("GET", search),
         "/items": ("POST", create_item),
         "/mw/plaintext": ("GET", NoopMiddleware(NoopMiddleware(NoopMiddleware(plaintext)))),
+        "/sse": ("GET", sse),
     }
     for i in range(n_routes):
         routes[f"/r/a{i}/b{i}"] = ("GET", text_route(f"a{i}/b{i}"))
