@@ -352,6 +352,8 @@ class Broadcast:
             await group.__aexit__(None, None, None)
         finally:
             self._close_everything(None)
+            # NOTE: subscriptions still open end on their own; a reconnect starts from scratch.
+            self._subscribers = {}
             self._rooms.clear()
             self._members.clear()
             await self.backend.disconnect()
