@@ -8,9 +8,11 @@ from armature.app import App, NoMatchFound
 from armature.datastructures import URL, Headers, MutableHeaders, QueryParams, State
 from armature.di import Container, DependencyError, Depends, Inject, Scope
 from armature.exceptions import HTTPException, RequestValidationError
+from armature.forms import FormData, UploadFile
+from armature.limits import LimitExceeded, Limits
 from armature.middleware.base import Middleware
 from armature.modules import Application, controller, injectable, module, provide
-from armature.params import Body, Cookie, Header, Path, Query
+from armature.params import Body, Cookie, File, Form, Header, Path, Query
 from armature.requests import Request
 from armature.responses import (
     FileResponse,
@@ -30,6 +32,7 @@ from armature.routing import (
     register_converter,
 )
 from armature.state import AppState
+from armature.staticfiles import StaticFiles
 from armature.websockets import WebSocket, WebSocketDisconnect
 
 __version__ = "0.1.0"
@@ -47,12 +50,17 @@ __all__ = [
     "Scope",
     "Converter",
     "Cookie",
+    "File",
     "FileResponse",
+    "Form",
+    "FormData",
     "HTMLResponse",
     "HTTPException",
     "Header",
     "Headers",
     "JSONResponse",
+    "LimitExceeded",
+    "Limits",
     "Middleware",
     "Mount",
     "MutableHeaders",
@@ -69,7 +77,9 @@ __all__ = [
     "RouteDefinitionError",
     "Router",
     "State",
+    "StaticFiles",
     "StreamingResponse",
+    "UploadFile",
     "WebSocket",
     "WebSocketDisconnect",
     "__version__",

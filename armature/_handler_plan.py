@@ -43,6 +43,7 @@ from armature.exceptions import (
     RequestValidationError,
     UnsupportedMediaType,
 )
+from armature.limits import check_json_depth
 from armature.params import UNSET, Body, Header, Param
 from armature.requests import ClientDisconnect, Request, is_json_content_type, read_body
 from armature.responses import JSONResponse, Response, json_default
@@ -193,7 +194,13 @@ def _headers_last(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
-async def read_json_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def _read_form(scope: Scope, receive: Receive, limits: Any) -> Any:
+    from armature.forms import parse_form
+
+    return await parse_form(scope, receive, limits)
+
+
+async def read_json_body(scope: Scope, receive: Receive, limit: int, depth: int = 64) -> bytes:
     """Check the content type is JSON, then read the body within ``limit`` (413 while streaming).
 
     Args:
@@ -213,6 +220,8 @@ async def read_json_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     body = await read_body(receive, raw_headers, limit)
     if body and not is_json_content_type(content_type):
         raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
+    # PERF: check_json_depth returns after two bytes.count() calls for ordinary bodies.
+    check_json_depth(body, depth)
     return body
 
 
@@ -258,6 +267,7 @@ class ParamSpec:
     multi: bool = False
     adapter: TypeAdapter[Any] | None = None
     resolver: Any = None
+    upload: bool = False
 
     @property
     def required(self) -> bool:
@@ -328,8 +338,11 @@ def _classify(
         adapted = Annotated[base, Field(**constraints)]
     elif field_infos:
         adapted = Annotated[(base, *field_infos)]
+    upload, upload_list = _upload_kind(base)
     if marker is not None:
         source = marker.source
+    elif upload:
+        source = "form"
     elif name in path_names:
         source = "path"
     elif is_scalar_type(base) or is_sequence_type(base):
@@ -344,13 +357,32 @@ def _classify(
         wire = wire.lower()
     if source == "path" and name not in path_names and wire not in path_names:
         raise TypeError(f"parameter {name!r} is marked Path() but the route path has no {{{wire}}}")
-    multi = source in ("query", "header") and is_sequence_type(base)
-    spec = ParamSpec(name, source, wire, adapted, default, marker, multi)
+    multi = (source in ("query", "header", "form") and is_sequence_type(base)) or upload_list
+    spec = ParamSpec(name, source, wire, adapted, default, marker, multi, upload=upload)
     if source == "query" and inspect.isclass(base) and issubclass(base, BaseModel):
         spec.source = "query_model"
-    if source != "path" or adapted is not base or base not in (str, Any):
+    if source == "form" and inspect.isclass(base) and issubclass(base, BaseModel):
+        spec.source = "form_model"
+    if upload:
+        spec.adapter = None
+    elif source != "path" or adapted is not base or base not in (str, Any):
         spec.adapter = TypeAdapter(adapted)
     return spec
+
+
+def _upload_kind(tp: Any) -> tuple[bool, bool]:
+    """(is an upload, is a list of uploads) for ``UploadFile``, ``UploadFile | None``, lists."""
+    from armature.forms import UploadFile
+
+    tp, _ = _strip_annotated(tp)
+    origin = get_origin(tp)
+    if origin in _UNION_ORIGINS:
+        args = [a for a in get_args(tp) if a is not NoneType]
+        return _upload_kind(args[0]) if len(args) == 1 else (False, False)
+    if origin in _SEQUENCE_ORIGINS:
+        items = get_args(tp)
+        return (True, True) if items and _upload_kind(items[0]) == (True, False) else (False, False)
+    return (inspect.isclass(tp) and issubclass(tp, UploadFile), False)
 
 
 class _Writer:
@@ -379,6 +411,7 @@ def plan_handler(
     app: Any = None,
     extra_hints: dict[str, Any] | None = None,
     localns: dict[str, Any] | None = None,
+    limits: Any = None,
     cancel_on_disconnect: bool = True,
     guards: Callable[[Any], Awaitable[None]] | None = None,
     interceptors: Callable[[Any, Any], Awaitable[Any]] | None = None,
@@ -402,6 +435,7 @@ def plan_handler(
         app: The application, given to ``Request`` objects the handler asks for.
         extra_hints: Annotations that override the handler's (e.g. ``self`` of a controller).
         localns: Extra names for resolving postponed annotations (the declaring scope's locals).
+        limits: The route's ``armature.Limits`` (forms, JSON depth).
         cancel_on_disconnect: Cancel the handler when the client disconnects (only armed for
             async handlers that can suspend and do not read the request channel themselves).
         guards: The composed guards (``await guards(context)`` raises to refuse), if any.
@@ -462,12 +496,19 @@ def plan_handler(
         "APP": app,
     }
     w = _Writer()
+    uses_form = any(s.source in ("form", "form_model") for s in specs)
+    ns["FORM_LIMITS"] = limits
+    ns["read_form"] = _read_form
+    ns["DEPTH"] = limits.max_json_depth if limits is not None else 64
     ns["GUARDS"] = guards
     ns["INTERCEPTORS"] = interceptors
     ns["FILTERS"] = filters
     ns["CONTEXT"] = context_factory
     w(0, "async def endpoint(scope, receive, send):")
     w(1, "response = None")
+    if uses_form:
+        # NOTE: uploads hold temporary files: the form is closed once the response is sent.
+        w(1, "form = None")
     if context_factory is not None:
         w(1, "ctx = CONTEXT(scope, receive)")
     w(1, "try:")
@@ -530,6 +571,9 @@ def plan_handler(
         w(2, "await on_error(exc, scope, receive, send)")
         if after_response is not None:
             w(2, "await after_response(scope)")
+        if uses_form:
+            w(2, "if form is not None:")
+            w(3, "await form.close()")
         w(2, "return")
     w(1, "if response is not None:")
     w(2, "await response(scope, receive, send)")
@@ -546,6 +590,9 @@ def plan_handler(
         w(2, 'await send({"type": "http.response.body", "body": body})')
     if after_response is not None:
         w(1, "await after_response(scope)")
+    if uses_form:
+        w(1, "if form is not None:")
+        w(2, "await form.close()")
     source = "\n".join(w.lines)
     filename = f"<armature endpoint {getattr(handler, '__qualname__', handler)!s}>"
     exec(compile(source, filename, "exec"), ns)
@@ -641,8 +688,11 @@ def plan_call(
         "add_errors": _add_errors,
         "EMPTY": {},
         "LIMIT": max_body_size,
+        "DEPTH": 64,
         "APP": app,
     }
+    if any(s.source in ("form", "form_model") for s in specs):
+        raise TypeError("form parameters belong on the handler, not in a dependency function")
     w = _Writer()
     w(0, "async def bind(scope, receive):")
     w(1, "if True:")
@@ -737,6 +787,8 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
         else:
             w(2, "query = parse_last(qs) if qs else EMPTY")
             multi_query = False
+    if sources & {"form", "form_model"}:
+        w(2, "form = await read_form(scope, receive, FORM_LIMITS)")
     if "header" in sources:
         w(2, "hdrs = headers_of(scope)")
     if "cookie" in sources:
@@ -744,6 +796,9 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
     request_index = next((i for i, s in enumerate(specs) if s.source == "request"), None)
     if request_index is not None:
         w(2, f"p_{request_index} = Request(scope, receive, LIMIT, APP)")
+        if sources & {"form", "form_model"}:
+            w(2, f"p_{request_index}._form = form")
+            w(2, f"p_{request_index}._stream_consumed = True")
     body_specs = [(i, s) for i, s in enumerate(specs) if s.source == "body"]
     for i, spec in enumerate(specs):
         ns[f"D_{i}"] = spec.default
@@ -773,6 +828,8 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
             w(2, "except ValidationError as exc:")
             w(3, f"p_{i} = None")
             w(3, 'errors = add_errors(errors, convert_errors(exc, ("query",)))')
+        elif spec.source in ("form", "form_model"):
+            _emit_form(w, ns, i, spec)
         elif spec.source == "custom":
             ns[f"R_{i}"] = spec.resolver
             if getattr(spec.resolver, "is_async", True):
@@ -782,7 +839,7 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
                 w(2, f"p_{i} = R_{i}(scope, receive)")
     body_model: Any = None
     if body_specs:
-        w(2, "raw = await read_json_body(scope, receive, LIMIT)")
+        w(2, "raw = await read_json_body(scope, receive, LIMIT, DEPTH)")
         if request_index is not None:
             w(2, f"p_{request_index}._body = raw")
             w(2, f"p_{request_index}._stream_consumed = True")
@@ -827,6 +884,84 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
             for i, spec in body_specs:
                 w(2, f"p_{i} = getattr(embedded, {spec.name!r}, D_{i})")
     return body_model
+
+
+def _form_value(value: Any, loc: tuple[str, ...], errors: Any) -> tuple[Any, Any]:
+    from armature.forms import UploadFile
+
+    if isinstance(value, UploadFile):
+        error = {
+            "loc": list(loc),
+            "msg": "Expected a text field, got a file",
+            "type": "string_type",
+        }
+        return None, _add_errors(errors, [error])
+    return value, errors
+
+
+def _emit_form(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec) -> None:
+    from armature.forms import UploadFile
+
+    ns["UploadFile"] = UploadFile
+    ns["form_value"] = _form_value
+    key = repr(spec.wire_name)
+    required = spec.required and not _is_optional(spec.annotation)
+    if spec.source == "form_model":
+        model = _strip_annotated(spec.annotation)[0]
+        ns[f"LF_{i}"] = frozenset(
+            (f.alias or n) for n, f in model.model_fields.items() if is_sequence_type(f.annotation)
+        )
+        w(2, f"fd = {{k: (form.getlist(k) if k in LF_{i} else form[k]) for k in form}}")
+        w(2, "try:")
+        w(3, f"p_{i} = A_{i}.validate_python(fd)")
+        w(2, "except ValidationError as exc:")
+        w(3, f"p_{i} = None")
+        w(3, 'errors = add_errors(errors, convert_errors(exc, ("form",)))')
+        return
+    if spec.upload and spec.multi:
+        w(2, f"p_{i} = [f for f in form.getlist({key}) if isinstance(f, UploadFile)]")
+        if required:
+            w(2, f"if not p_{i}:")
+            w(3, f"errors = missing(errors, L_{i})")
+        return
+    if spec.upload:
+        w(2, f"v = form.get({key})")
+        w(2, "if isinstance(v, UploadFile):")
+        w(3, f"p_{i} = v")
+        w(2, "elif v is None:")
+        if required:
+            w(3, f"p_{i} = None")
+            w(3, f"errors = missing(errors, L_{i})")
+        else:
+            w(3, f"p_{i} = D_{i}")
+        w(2, "else:")
+        w(3, f"p_{i} = None")
+        w(
+            3,
+            f'errors = add_errors(errors, [{{"loc": list(L_{i}), '
+            '"msg": "Expected a file", "type": "file_type"}])',
+        )
+        return
+    if spec.multi:
+        w(2, f"v = [x for x in form.getlist({key}) if not isinstance(x, UploadFile)] or None")
+    else:
+        w(2, f"v = form.get({key})")
+        w(2, "if v is not None:")
+        w(3, f"v, errors = form_value(v, L_{i}, errors)")
+    w(2, "if v is None:")
+    if required:
+        w(3, f"p_{i} = None")
+        w(3, f"errors = missing(errors, L_{i})")
+    elif spec.required:
+        w(3, f"p_{i} = None")
+    else:
+        w(3, f"p_{i} = D_{i}")
+    w(2, "else:")
+    fast = _FAST_CONVERTERS.get(spec.annotation) if not spec.multi else None
+    if fast is _fast_str:
+        w(3, f"p_{i} = v")
+    else:
+        w(3, f"p_{i}, errors = slow(A_{i}, v, L_{i}, errors)")
 
 
 def _emit_scalar(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec, multi: bool) -> None:

@@ -130,12 +130,14 @@ class HealthCheck:
     def _respond(report: dict[str, Any]) -> Response:
         if report["status"] == "up":
             return Response(orjson.dumps(report), 200, media_type="application/json")
+        # NOTE: RFC 9457 reserves "status" for the HTTP status; the health verdict is "health".
         problem = {
             "type": "about:blank",
             "title": "Service Unavailable",
             "status": 503,
             "detail": "a health indicator is down",
-            **report,
+            "health": report["status"],
+            "checks": report["checks"],
         }
         return Response(
             orjson.dumps(problem),

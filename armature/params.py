@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["Body", "Cookie", "Header", "Param", "Path", "Query", "UNSET"]
+__all__ = ["Body", "Cookie", "File", "Form", "Header", "Param", "Path", "Query", "UNSET"]
 
 
 class _Unset:
@@ -143,3 +143,19 @@ class Body(Param):
         super().__init__(default, **kwargs)
         self.embed = embed
         self.media_type = media_type
+
+
+class Form(Param):
+    """Bind from a url-encoded or multipart form field (a pydantic model binds from all fields).
+
+    The form is parsed once per request, while it streams, within the route's ``Limits``.
+    """
+
+    __slots__ = ()
+    source = "form"
+
+
+class File(Form):
+    """Bind an uploaded file (``UploadFile`` or ``list[UploadFile]``) from a multipart form."""
+
+    __slots__ = ()

@@ -112,6 +112,7 @@ class Request:
     __slots__ = (
         "_body",
         "_cookies",
+        "_form",
         "_headers",
         "_json",
         "_query",
@@ -139,6 +140,7 @@ class Request:
         self._cookies: dict[str, str] | None = None
         self._body: bytes | None = None
         self._json: Any = _UNSET
+        self._form: Any = None
         self._stream_consumed = False
 
     @property
@@ -300,6 +302,37 @@ class Request:
             self._body = await read_body(self.receive, self.scope["headers"], self.max_body_size)
         return self._body
 
+    async def form(self, limits: Any = None) -> Any:
+        """Parse a url-encoded or multipart form body, while it streams (cached).
+
+        Args:
+            limits: The ``armature.Limits`` to enforce (default ``Limits()`` with this request's
+                body limit).
+
+        Returns:
+            The ``armature.forms.FormData``; close it (``await form.close()``) when done with
+            uploads; forms bound to handler parameters are closed for you.
+        """
+        if self._form is None:
+            from armature.forms import parse_form, parse_form_stream
+            from armature.limits import Limits
+
+            if limits is None:
+                limits = Limits(max_body_size=self.max_body_size)
+            if self._body is not None:
+                body = self._body
+
+                async def one_chunk() -> AsyncIterator[bytes]:
+                    yield body
+
+                self._form = await parse_form_stream(self.content_type, one_chunk(), limits)
+            else:
+                if self._stream_consumed:
+                    raise RuntimeError("the request body was already streamed")
+                self._stream_consumed = True
+                self._form = await parse_form(self.scope, self.receive, limits)
+        return self._form
+
     async def json(self) -> Any:
         """Parse the body as JSON with orjson.
 
@@ -319,6 +352,9 @@ class Request:
             if not is_json_content_type(content_type):
                 raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
             body = await self.body()
+            from armature.limits import check_json_depth
+
+            check_json_depth(body, 64)
             try:
                 self._json = orjson.loads(body)
             except orjson.JSONDecodeError as exc:

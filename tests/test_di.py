@@ -236,3 +236,29 @@ def test_injected_params_are_not_query_params() -> None:
     app.compile()
     route = next(r for r in app.compiled_routes if r.path == "/repo")
     assert {p.source for p in route.plan.params} == {"custom"}
+
+
+def test_late_factory_override_of_a_singleton_takes_effect() -> None:
+    app = make_app()
+
+    class OtherSettings(Settings):
+        def __init__(self) -> None:
+            self.dsn = "late://"
+
+    async def async_settings() -> Settings:
+        return OtherSettings()
+
+    with TestClient(app) as client:
+        assert client.get("/repo").json()["dsn"] == "sqlite://"
+        app.dependency_overrides[Settings] = OtherSettings  # a class: built right away
+        response = client.get("/status-of-settings")
+        assert response.status_code == 404
+        assert app.container.singletons[Settings].dsn == "late://"
+        with pytest.raises(DependencyError, match="before startup"):
+            app.container.set_override(Settings, async_settings)
+
+
+def test_generic_keys_have_readable_names() -> None:
+    from armature.di.container import key_name
+
+    assert key_name(list[Settings]) == "list[Settings]"

@@ -51,6 +51,7 @@ def test_ready_fails_with_503_problem_while_live_stays_up() -> None:
         assert ready.status_code == 503
         assert ready.headers["content-type"] == "application/problem+json"
         body = ready.json()
+        assert (body["status"], body["health"]) == (503, "down")  # RFC 9457: status is the HTTP one
         assert body["checks"]["database"]["error"] == "ConnectionError: connection refused"
         assert body["checks"]["cache"]["status"] == "down"
         assert client.get("/health/live").status_code == 200

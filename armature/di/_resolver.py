@@ -24,7 +24,6 @@ from armature.di.container import (
     key_name,
 )
 from armature.di.depends import Depends
-from armature.requests import DEFAULT_MAX_BODY_SIZE
 
 if TYPE_CHECKING:
     from armature.app import App
@@ -93,7 +92,7 @@ def _depends_binder(app: App, marker: Depends, path_names: frozenset[str]) -> An
                 func,
                 path_names=path_names,
                 resolvers=app.param_resolvers,
-                max_body_size=app.max_body_size or DEFAULT_MAX_BODY_SIZE,
+                max_body_size=app.limits.max_body_size,
                 app=app,
             )
             plan = plans[func] = (

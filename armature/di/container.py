@@ -61,7 +61,11 @@ class Inject:
 
 
 def key_name(key: Any) -> str:
-    """A readable name for a provider key."""
+    """A readable name for a provider key (``Repository[Product]`` for generic aliases)."""
+    origin = get_origin(key)
+    if origin is not None and origin is not Annotated:
+        inner = ", ".join(key_name(arg) for arg in get_args(key))
+        return f"{key_name(origin)}[{inner}]"
     return getattr(key, "__qualname__", None) or getattr(key, "__name__", None) or repr(key)
 
 
@@ -221,7 +225,10 @@ class Container:
         """
         original = self.providers.get(key)
         scope = original.scope if original is not None else Scope.SINGLETON
-        if callable(replacement) and not isinstance(replacement, type(key)):
+        # NOTE: an instance of the key is a value even when it is callable; any other class or
+        # callable is a factory.
+        is_instance = isinstance(key, type) and isinstance(replacement, key)
+        if not is_instance and callable(replacement):
             provider = Provider(key, replacement, scope=scope)
         else:
             provider = Provider(key, None, value=replacement)
@@ -234,8 +241,23 @@ class Container:
         self.overrides[key] = provider
         if self._compiled and provider.is_value:
             self.singletons[key] = provider.value
-        elif self._compiled and provider.scope is Scope.SINGLETON:
-            self.singletons.pop(key, None)
+        elif self._compiled and provider.scope is Scope.SINGLETON and key in self.singletons:
+            # NOTE: the app is running and handlers read singletons from this dict; build the
+            # replacement now (synchronously) so the next request sees it.
+            if provider.is_async or provider.is_async_gen:
+                del self.overrides[key]
+                raise DependencyError(
+                    f"cannot install the async factory override for {key_name(key)} while the "
+                    "app is running: override it before startup, or with an instance"
+                )
+            kwargs = {name: self.singletons[dep] for name, dep in provider.dependencies.items()}
+            assert provider.factory is not None
+            instance = provider.factory(**kwargs)
+            if provider.is_gen:
+                generator = instance
+                instance = next(generator)
+                self._singleton_cleanups.append(generator)
+            self.singletons[key] = instance
 
     def clear_override(self, key: Any) -> None:
         """Remove an override."""

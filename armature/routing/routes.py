@@ -141,6 +141,7 @@ class Route:
     responses: dict[int, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     localns: dict[str, Any] | None = None
+    limits: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -162,6 +163,7 @@ class FlatRoute:
     max_body_size: int | None
     tags: list[str]
     owners: list[Router]
+    limits: Any = None
 
 
 class Router:
@@ -173,6 +175,7 @@ class Router:
         tags: OpenAPI tags added to every route.
         max_body_size: Body limit for the routes of this router.
         name: Prefix for route names (``name:route``) in ``url_path_for``.
+        limits: ``armature.Limits`` for the routes of this router (forms, JSON depth, body).
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class Router:
         tags: Sequence[str] | None = None,
         max_body_size: int | None = None,
         name: str | None = None,
+        limits: Any = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise RouteDefinitionError(
@@ -192,6 +196,7 @@ class Router:
         self.route_middleware: list[Middleware] = list(middleware or [])
         self.tags = list(tags or [])
         self.max_body_size = max_body_size
+        self.limits = limits
         self.name = name
         self.routes: list[Route] = []
         self.mounts: list[Mount] = []
@@ -230,6 +235,7 @@ class Router:
         interceptors: Sequence[Any] = (),
         filters: Sequence[Any] = (),
         cancel_on_disconnect: bool = True,
+        limits: Any = None,
     ) -> Route:
         """Declare a route.
 
@@ -258,6 +264,7 @@ class Router:
             filters: Route-level exception filters.
             cancel_on_disconnect: Cancel the handler if the client disconnects while it runs;
                 False for fire-and-finish work.
+            limits: ``armature.Limits`` for this route (overrides the router's and the app's).
 
         Returns:
             The declared route.
@@ -298,6 +305,7 @@ class Router:
             responses=dict(responses or {}),
             extra=extra,
             localns=localns,
+            limits=limits,
         )
         self.routes.append(route)
         return route
@@ -455,6 +463,7 @@ class Router:
         max_body_size: int | None = None,
         owners: Sequence[Router] = (),
         _seen: frozenset[int] = frozenset(),
+        limits: Any = None,
     ) -> Iterator[FlatRoute]:
         """Yield every route with the full path, middleware and options its routers give it."""
         if id(self) in _seen:
@@ -464,6 +473,7 @@ class Router:
         chain = [*middleware, *self.route_middleware]
         all_tags = [*tags, *self.tags]
         limit = self.max_body_size if self.max_body_size is not None else max_body_size
+        router_limits = self.limits if self.limits is not None else limits
         path_owners = [*owners, self]
         for route in self.routes:
             path = full_prefix + route.path if route.path != "/" or not full_prefix else full_prefix
@@ -474,10 +484,11 @@ class Router:
                 max_body_size=route.max_body_size if route.max_body_size is not None else limit,
                 tags=[*all_tags, *route.tags],
                 owners=path_owners,
+                limits=route.limits if route.limits is not None else router_limits,
             )
         for child, extra_prefix in self.children:
             yield from child.flatten(
-                full_prefix + extra_prefix, chain, all_tags, limit, path_owners, seen
+                full_prefix + extra_prefix, chain, all_tags, limit, path_owners, seen, router_limits
             )
 
     def flatten_mounts(self, prefix: str = "") -> Iterator[Mount]:
