@@ -12,9 +12,7 @@ import string
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
-
-from armature.exceptions import PROBLEM_JSON, status_title
+from armature.exceptions import PROBLEM_JSON, problem_body
 from armature.types import Receive, Scope, Send
 
 __all__ = [
@@ -199,21 +197,15 @@ def problem_bytes(scope: Scope, status: int, detail: str, title: str | None = No
     Returns:
         The JSON bytes.
     """
-    problem: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or status_title(status),
-        "status": status,
-        "detail": detail,
-    }
-    path = scope.get("path")
-    if path is not None:
-        problem["instance"] = path
+    extensions: dict[str, Any] | None = None
     state = scope.get("state")
     if state:
         request_id = state.get("request_id")
         if request_id is not None:
-            problem["request_id"] = request_id
-    return orjson.dumps(problem)
+            extensions = {"request_id": request_id}
+    return problem_body(
+        status, detail, title=title, instance=scope.get("path"), extensions=extensions
+    )
 
 
 async def send_problem(
