@@ -575,6 +575,12 @@ def plan_handler(
             w(2, "if form is not None:")
             w(3, "await form.close()")
         w(2, "return")
+    cleanup = after_response is not None or uses_form
+    if cleanup:
+        # NOTE: request-scoped cleanup (and closing uploads) must run even when sending fails,
+        # e.g. a streaming body raising or the client gone: otherwise a pooled connection leaks.
+        w(1, "try:")
+        w.offset = 1
     w(1, "if response is not None:")
     w(2, "await response(scope, receive, send)")
     if status_code < 200 or status_code in (204, 304):
@@ -588,11 +594,14 @@ def plan_handler(
         w(3, '"headers": [(b"content-type", ctype), (b"content-length", b"%d" % len(body))],')
         w(2, "})")
         w(2, 'await send({"type": "http.response.body", "body": body})')
-    if after_response is not None:
-        w(1, "await after_response(scope)")
-    if uses_form:
-        w(1, "if form is not None:")
-        w(2, "await form.close()")
+    if cleanup:
+        w.offset = 0
+        w(1, "finally:")
+        if after_response is not None:
+            w(2, "await after_response(scope)")
+        if uses_form:
+            w(2, "if form is not None:")
+            w(3, "await form.close()")
     source = "\n".join(w.lines)
     filename = f"<armature endpoint {getattr(handler, '__qualname__', handler)!s}>"
     exec(compile(source, filename, "exec"), ns)

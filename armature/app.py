@@ -749,6 +749,11 @@ class App(Router):
                     scope["state"].update(state)
         except BaseException as exc:
             logger.exception("application startup failed")
+            # NOTE: singletons created before the failure (pools, clients) must not stay open.
+            try:
+                await self.container.shutdown()
+            except Exception:
+                logger.exception("cleanup after the failed startup failed")
             text = "".join(traceback.format_exception_only(exc)).strip()
             await send({"type": "lifespan.startup.failed", "message": text})
             if not isinstance(exc, Exception):

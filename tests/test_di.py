@@ -262,3 +262,59 @@ def test_generic_keys_have_readable_names() -> None:
     from armature.di.container import key_name
 
     assert key_name(list[Settings]) == "list[Settings]"
+
+
+@pytest.mark.anyio
+async def test_cleanup_runs_when_sending_fails() -> None:
+    from armature import StreamingResponse
+
+    Session.created = Session.closed = 0
+    app = make_app()
+
+    @app.get("/broken-stream")
+    async def broken(session: Session) -> StreamingResponse:
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield b"first"
+            raise RuntimeError("stream failed")
+
+        return StreamingResponse(chunks())
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        pass
+
+    app.compile()
+    await app.container.startup()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/broken-stream",
+        "headers": [],
+        "query_string": b"",
+    }
+    with pytest.raises(Exception, match="stream failed"):
+        await app(scope, receive, send)
+    assert Session.closed == Session.created == 1
+
+
+def test_failed_startup_cleans_up_created_singletons() -> None:
+    events: list[str] = []
+
+    def first() -> Iterator[Database]:
+        events.append("open first")
+        yield Database(Settings())
+        events.append("close first")
+
+    class Broken:
+        def __init__(self, db: Database) -> None:
+            raise RuntimeError("second singleton failed")
+
+    app = App()
+    app.provide(Settings)
+    app.provide(first)
+    app.provide(Broken)
+    with pytest.raises(LifespanFailed, match="second singleton failed"), TestClient(app):
+        pass
+    assert events == ["open first", "close first"]
