@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from armature import App, Body, JSONResponse, Request, Response, StreamingResponse
+from armature import App, Body, JSONResponse, Request, Response, StreamingResponse, WebSocket
 from armature.di import DependencyError
 from armature.exceptions import Conflict
 from armature.health import HealthCheck
@@ -374,6 +374,22 @@ async def test_a_client_gone_before_the_response_commits_nothing(url: str) -> No
     assert await notes(url) == ["kept"]
 
 
+async def test_a_websocket_gets_a_session_without_a_unit_of_work(url: str) -> None:
+    app, _ = committing_app(url)
+
+    @app.websocket("/ws")
+    async def socket_note(websocket: WebSocket, session: AsyncSession) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        await Note.create(text=text)  # commits by itself: no response status to wait for
+        await websocket.send_json({"in_unit_of_work": in_unit_of_work(session)})
+
+    async with AsyncTestClient(app) as client, client.websocket_connect("/ws") as ws:
+        await ws.send_text("over a socket")
+        assert await ws.receive_json() == {"in_unit_of_work": False}
+    assert await notes(url) == ["over a socket"]
+
+
 async def test_commit_on_success_without_the_middleware_is_a_clear_error(
     url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -466,6 +482,22 @@ async def test_an_overridden_database_is_used_and_reported(url: str, tmp_path: A
     assert await notes(url) == ["over"]
 
 
+async def test_a_database_started_by_its_owner_is_borrowed(url: str) -> None:
+    async with Database(url) as db:
+        for _ in range(2):  # two apps in a row on the same database
+            app = App()
+            assert install_seaorm(app, db) is db
+
+            @app.get("/count")
+            async def count(session: AsyncSession) -> int:
+                return await Note.count()
+
+            async with AsyncTestClient(app) as client:
+                assert (await client.get("/count")).json() == 0
+            assert db.started  # not disposed of by the app: its owner does that
+    assert not db.started
+
+
 def test_installing_twice_is_refused(tmp_path: Any) -> None:
     app = App()
     install_seaorm(app, f"sqlite:///{tmp_path}/a.db")
@@ -488,6 +520,13 @@ class NoteService:
     async def total(self) -> int:
         async with self.db.session(bind=False) as session:
             return int(await session.scalar(select(func.count()).select_from(Note)) or 0)
+
+
+@controller("/orphans")
+class OrphanController:
+    @post("", status_code=201)
+    async def create(self, session: AsyncSession) -> None:
+        await Child.create(parent_id=999)  # the deferred FK fails the COMMIT
 
 
 @controller("/notes")
@@ -528,6 +567,25 @@ async def test_module_style_provides_database_and_sessions(url: str) -> None:
         assert (await client.get("/notes/total")).json() == {"total": 2}
         assert (await client.get("/health/ready")).json()["checks"]["seaorm"]["status"] == "up"
     assert not Db.database.started
+
+
+async def test_module_style_failed_commit_is_a_problem_500(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    Db = SeaOrmModule.register(url, commit_on_success=True)
+
+    @module(imports=[Db], controllers=[OrphanController, NotesController], providers=[NoteService])
+    class Root:
+        pass
+
+    app = Application.create(Root, middleware=[Db.middleware])
+    with caplog.at_level(logging.ERROR, "armature_ext.seaorm"):
+        async with AsyncTestClient(app) as client:
+            failed = problem(await client.post("/orphans"), 500)
+            assert failed["instance"] == "/orphans"
+            assert (await client.post("/notes", json=["fine"])).status_code == 201
+    assert "COMMIT failed for POST /orphans" in caplog.text
+    assert await notes(url) == ["fine"]
 
 
 async def test_module_not_global_must_be_imported(tmp_path: Any) -> None:
