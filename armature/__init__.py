@@ -5,6 +5,7 @@ Routes, handler plans and middleware chains are compiled once at startup; a requ
 """
 
 from armature.app import App, NoMatchFound
+from armature.background import BackgroundTasks
 from armature.datastructures import URL, Headers, MutableHeaders, QueryParams, State
 from armature.di import Container, DependencyError, Depends, Inject, Scope
 from armature.exceptions import HTTPException, RequestValidationError
@@ -31,6 +32,7 @@ from armature.routing import (
     Router,
     register_converter,
 )
+from armature.sse import EventSourceResponse, ServerSentEvent
 from armature.state import AppState
 from armature.staticfiles import StaticFiles
 from armature.websockets import WebSocket, WebSocketDisconnect
@@ -42,6 +44,7 @@ __all__ = [
     "App",
     "Application",
     "AppState",
+    "BackgroundTasks",
     "Body",
     "Container",
     "DependencyError",
@@ -50,6 +53,7 @@ __all__ = [
     "Scope",
     "Converter",
     "Cookie",
+    "EventSourceResponse",
     "File",
     "FileResponse",
     "Form",
@@ -76,6 +80,7 @@ __all__ = [
     "Route",
     "RouteDefinitionError",
     "Router",
+    "ServerSentEvent",
     "State",
     "StaticFiles",
     "StreamingResponse",

@@ -412,6 +412,7 @@ def plan_handler(
     extra_hints: dict[str, Any] | None = None,
     localns: dict[str, Any] | None = None,
     limits: Any = None,
+    route: Any = None,
     cancel_on_disconnect: bool = True,
     guards: Callable[[Any], Awaitable[None]] | None = None,
     interceptors: Callable[[Any, Any], Awaitable[Any]] | None = None,
@@ -436,6 +437,7 @@ def plan_handler(
         extra_hints: Annotations that override the handler's (e.g. ``self`` of a controller).
         localns: Extra names for resolving postponed annotations (the declaring scope's locals).
         limits: The route's ``armature.Limits`` (forms, JSON depth).
+        route: The route declaration, published as ``scope["route"]`` for outer middleware.
         cancel_on_disconnect: Cancel the handler when the client disconnects (only armed for
             async handlers that can suspend and do not read the request channel themselves).
         guards: The composed guards (``await guards(context)`` raises to refuse), if any.
@@ -504,7 +506,11 @@ def plan_handler(
     ns["INTERCEPTORS"] = interceptors
     ns["FILTERS"] = filters
     ns["CONTEXT"] = context_factory
+    ns["ROUTE"] = route
     w(0, "async def endpoint(scope, receive, send):")
+    if route is not None:
+        # NOTE: outer middleware (compression opt-out, access logs) learns the matched route here.
+        w(1, 'scope["route"] = ROUTE')
     w(1, "response = None")
     if uses_form:
         # NOTE: uploads hold temporary files: the form is closed once the response is sent.

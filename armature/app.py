@@ -446,6 +446,7 @@ class App(Router):
                             else (flat.limits or self.limits).max_body_size
                         ),
                         limits=flat.limits or self.limits,
+                        route=route,
                         on_error=self.handle_exception,
                         resolvers=self.param_resolvers,
                         after_response=request_cleanup,

@@ -219,6 +219,19 @@ class Request:
         return self._cookies
 
     @property
+    def session(self) -> dict[str, Any]:
+        """The session dict kept by ``SessionMiddleware`` (``scope["session"]``).
+
+        Raises:
+            RuntimeError: ``SessionMiddleware`` is not installed.
+        """
+        session = self.scope.get("session")
+        if session is None:
+            raise RuntimeError("request.session needs SessionMiddleware (armature.middleware)")
+        data: dict[str, Any] = session
+        return data
+
+    @property
     def client(self) -> Address | None:
         """The client address, when the server reports it."""
         client = self.scope.get("client")

@@ -408,6 +408,7 @@ class StreamingResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # NOTE: the body is produced while a sibling task watches for http.disconnect, so a client
         # that goes away stops the producer instead of leaving it running for nobody.
+        failure: Exception | None = None
         async with anyio.create_task_group() as group:
 
             async def watch_disconnect() -> None:
@@ -423,7 +424,12 @@ class StreamingResponse(Response):
             except OSError:
                 # NOTE: ASGI 2.4 servers raise OSError from send() once the client is gone.
                 pass
+            except Exception as exc:
+                # NOTE: re-raised below as itself, not wrapped in the task group's ExceptionGroup.
+                failure = exc
             group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         if self.background is not None:
             await run_background(self.background)
 

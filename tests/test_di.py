@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
+import anyio
 import pytest
 
 from armature import App, Depends, Header, Inject, Request
@@ -279,8 +280,15 @@ async def test_cleanup_runs_when_sending_fails() -> None:
 
         return StreamingResponse(chunks())
 
+    first = True
+
     async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await anyio.sleep_forever()  # like a server: nothing more until the client leaves
+        raise AssertionError("unreachable")
 
     async def send(message: dict) -> None:
         pass
@@ -318,3 +326,52 @@ def test_failed_startup_cleans_up_created_singletons() -> None:
     with pytest.raises(LifespanFailed, match="second singleton failed"), TestClient(app):
         pass
     assert events == ["open first", "close first"]
+
+
+def test_background_tasks_are_injected_and_run_after_the_response() -> None:
+    from armature import BackgroundTasks
+
+    ran: list[str] = []
+    app = App()
+
+    def send_mail(to: str) -> None:
+        ran.append(f"mail {to}")
+
+    async def audit(event: str) -> None:
+        ran.append(f"audit {event}")
+
+    @app.post("/signup/{email}")
+    async def signup(email: str, tasks: BackgroundTasks) -> dict:
+        tasks.add_task(send_mail, email)
+        tasks.add_task(audit, "signup")
+        assert ran == []  # nothing runs before the response
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        assert client.post("/signup/ada@example.com").json() == {"ok": True}
+    assert ran == ["mail ada@example.com", "audit signup"]
+
+
+def test_matched_route_is_published_in_the_scope() -> None:
+    seen: list[str] = []
+
+    class RouteSpy:
+        def __init__(self, app: object) -> None:
+            self.app = app
+
+        async def __call__(self, scope: dict, receive: object, send: object) -> None:
+            await self.app(scope, receive, send)  # type: ignore[operator]
+            route = scope.get("route")
+            seen.append(route.name if route is not None else "-")
+
+    app = App()
+    app.add_middleware(RouteSpy)
+
+    @app.get("/items/{i:int}", name="item")
+    async def item(i: int) -> dict:
+        return {"i": i}
+
+    with TestClient(app) as client:
+        client.get("/items/1")
+        client.get("/missing")
+    assert seen == ["item", "-"]

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Generator, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 from armature._handler_plan import ParamSpec, plan_call
+from armature.background import BackgroundTasks
 from armature.di.container import (
     _SCOPE_CACHE,
     _SCOPE_CLEANUP,
@@ -56,6 +57,8 @@ def make_resolver(app: App) -> Any:
     container = app.container
 
     def resolve(spec: ParamSpec, base: Any, path_names: frozenset[str]) -> Any:
+        if inspect.isclass(base) and issubclass(base, BackgroundTasks):
+            return _background_tasks
         marker = _marker(spec)
         if isinstance(marker, Depends):
             return _depends_binder(app, marker, path_names)
@@ -72,6 +75,28 @@ def make_resolver(app: App) -> Any:
         return binder_for(container, key)
 
     return resolve
+
+
+async def _run_after_response() -> AsyncGenerator[BackgroundTasks, None]:
+    tasks = BackgroundTasks()
+    yield tasks
+    # NOTE: request cleanup runs once the response has been sent: exactly when tasks should run.
+    await tasks()
+
+
+async def _background_tasks(scope: Any, receive: Any) -> BackgroundTasks:
+    """One ``BackgroundTasks`` per request, run after the response is sent."""
+    cache, cleanups = _store(scope)
+    tasks: BackgroundTasks | None = cache.get(BackgroundTasks)
+    if tasks is None:
+        runner = _run_after_response()
+        tasks = await runner.__anext__()
+        cleanups.append(runner)
+        cache[BackgroundTasks] = tasks
+    return tasks
+
+
+_background_tasks.request_scoped = True  # type: ignore[attr-defined]
 
 
 def binder_for(container: Container, key: Any) -> Any:
