@@ -325,6 +325,21 @@ async def test_commit_on_success_rolls_back_errors(url: str) -> None:
     assert await notes(url) == []
 
 
+async def test_an_unused_session_ends_without_a_commit(url: str) -> None:
+    app, db = committing_app(url)
+    seen: list[AsyncSession] = []
+
+    @app.get("/idle")
+    async def idle(session: AsyncSession) -> dict[str, bool]:
+        seen.append(session)
+        return {"in_transaction": session.in_transaction()}
+
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/idle")).json() == {"in_transaction": False}
+        assert not seen[0].in_transaction()  # nothing was begun to end it
+        assert checked_out(db) == 0
+
+
 async def test_a_failed_commit_becomes_the_error_response(url: str) -> None:
     app, db = committing_app(url)
     async with AsyncTestClient(app) as client:
