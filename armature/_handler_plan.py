@@ -666,6 +666,7 @@ def plan_call(
     max_body_size: int,
     app: Any = None,
     localns: dict[str, Any] | None = None,
+    extra_hints: dict[str, Any] | None = None,
 ) -> tuple[Callable[[Scope, Receive], Awaitable[dict[str, Any]]], list[ParamSpec]]:
     """Plan only the binding of ``func``'s parameters (for dependency functions).
 
@@ -676,6 +677,7 @@ def plan_call(
         max_body_size: The body limit.
         app: The application, given to ``Request`` objects.
         localns: Extra names for resolving postponed annotations.
+        extra_hints: Annotations that override the function's (``self`` of a controller).
 
     Returns:
         ``(bind, specs)``: ``await bind(scope, receive)`` returns the keyword arguments, or raises
@@ -683,7 +685,7 @@ def plan_call(
     """
     token = _LOCALNS.set(localns) if localns is not None else None
     try:
-        specs, _, _ = _inspect(func, path_names, {}, resolvers, None)
+        specs, _, _ = _inspect(func, path_names, {}, resolvers, extra_hints)
     finally:
         if token is not None:
             _LOCALNS.reset(token)

@@ -256,6 +256,7 @@ class App(Router):
                 max_body_size=self.limits.max_body_size,
                 app=self,
                 localns=route.localns,
+                extra_hints=route.extra.get("hints"),
             )
         except (TypeError, ValueError) as exc:
             raise RouteDefinitionError(f"{label}: {exc}") from exc

@@ -44,6 +44,7 @@ from typing import Any, TypeVar, overload
 from armature.app import App
 from armature.di.container import DependencyError, Provider, Scope, key_name
 from armature.middleware.base import Middleware
+from armature.routing.routes import declaring_locals
 
 __all__ = [
     "Application",
@@ -56,6 +57,7 @@ __all__ = [
     "post",
     "provide",
     "put",
+    "websocket",
 ]
 
 logger = logging.getLogger("armature.modules")
@@ -189,6 +191,9 @@ def _route(methods: tuple[str, ...]) -> Callable[..., Callable[[F], F]]:
     def factory(path: str = "", **options: Any) -> Callable[[F], F]:
         def decorator(func: F) -> F:
             routes = list(getattr(func, "__armature_routes__", ()))
+            localns = declaring_locals(1)
+            if localns is not None:
+                options.setdefault("localns", localns)
             routes.append((methods, path, options))
             func.__armature_routes__ = routes  # type: ignore[attr-defined]
             return func
@@ -199,6 +204,7 @@ def _route(methods: tuple[str, ...]) -> Callable[..., Callable[[F], F]]:
     return factory
 
 
+websocket = _route(("WEBSOCKET",))
 get = _route(("GET",))
 post = _route(("POST",))
 put = _route(("PUT",))
@@ -403,6 +409,16 @@ def _add_controller_routes(app: App, mod: Any, meta: ModuleMeta, cls: type[Any])
         for methods, path, options in getattr(func, "__armature_routes__", ()):
             full = info.prefix + (path if not path or path.startswith("/") else "/" + path)
             options = dict(options)
+            if methods == ("WEBSOCKET",):
+                app.add_websocket_route(
+                    full or "/",
+                    func,
+                    name=options.pop("name", f"{cls.__name__}.{name}"),
+                    middleware=[*info.middleware, *options.pop("middleware", ())],
+                    localns=options.pop("localns", None),
+                    extra={"controller": cls, "module": mod, "hints": {"self": cls}},
+                )
+                continue
             extra = dict(options.pop("extra", {}) or {})
             extra.update(
                 {

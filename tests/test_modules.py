@@ -307,3 +307,29 @@ def test_overrides_work_for_module_apps() -> None:
     app.dependency_overrides[UsersService] = FakeUsers()
     with TestClient(app) as client:
         assert client.get("/users").json()["users"] == ["fake"]
+
+
+def test_controller_websocket_routes() -> None:
+    from armature import WebSocket
+    from armature.modules import websocket
+
+    @controller("/live")
+    class LiveController:
+        def __init__(self, users: UsersService) -> None:
+            self.users = users
+
+        @websocket("/{user_id:int}")
+        async def feed(self, ws: WebSocket, user_id: int) -> None:
+            await ws.accept()
+            await ws.send_json({"hello": self.users.users.get(user_id, "?")})
+            await ws.close()
+
+    @module(imports=[UsersModule], controllers=[LiveController])
+    class LiveModule:
+        pass
+
+    with (
+        TestClient(Application.create(LiveModule)) as client,
+        client.websocket_connect("/live/1") as ws,
+    ):
+        assert ws.receive_json() == {"hello": "ada"}

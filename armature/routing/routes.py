@@ -92,6 +92,31 @@ def parse_path(path: str, *, where: str = "") -> list[Segment]:
     return segments
 
 
+def declaring_locals(depth: int) -> dict[str, Any] | None:
+    """The local names visible where a handler is declared (None at module level).
+
+    Walks out from the caller ``depth`` frames up to module level (a class body inside a function
+    sees neither the function's locals nor its own class namespace otherwise), innermost first.
+
+    Args:
+        depth: Frames between the declaring code and this call.
+
+    Returns:
+        A merged namespace, or None when the declaration is at module level.
+    """
+    frame = sys._getframe(depth + 1)
+    merged: dict[str, Any] = {}
+    found = False
+    for _ in range(4):
+        if frame is None or frame.f_locals is frame.f_globals:
+            break
+        found = True
+        for name, value in frame.f_locals.items():
+            merged.setdefault(name, value)
+        frame = frame.f_back  # type: ignore[assignment]
+    return merged if found else None
+
+
 def normalize_path(path: str) -> str:
     """Rewrite ``:name`` parameters as ``{name}`` (the canonical form used in listings)."""
     return "/" + "/".join(
@@ -316,11 +341,11 @@ class Router:
         """Decorator form of :meth:`add_route`."""
 
         def decorator(func: F) -> F:
-            frame = sys._getframe(1)
             # NOTE: a handler declared inside a function may annotate with that function's
             # locals; with postponed annotations they are only resolvable with this namespace.
-            if frame.f_locals is not frame.f_globals:
-                options.setdefault("localns", dict(frame.f_locals))
+            localns = declaring_locals(1)
+            if localns is not None:
+                options.setdefault("localns", localns)
             self.add_route(path, func, methods, **options)
             return func
 
@@ -362,6 +387,7 @@ class Router:
         name: str | None = None,
         middleware: Sequence[Middleware] | None = None,
         localns: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Route:
         """Declare a websocket route; the handler takes a ``WebSocket`` and bound parameters.
 
@@ -371,6 +397,7 @@ class Router:
             name: Route name (defaults to the handler's ``__name__``).
             middleware: Route-level pure ASGI middleware.
             localns: Names to resolve the handler's annotations with.
+            extra: Options for extensions.
 
         Returns:
             The declared route.
@@ -385,6 +412,7 @@ class Router:
             middleware=list(middleware or []),
             include_in_schema=False,
             localns=localns,
+            extra=dict(extra or {}),
         )
         self.routes.append(route)
         return route
@@ -393,9 +421,9 @@ class Router:
         """Decorator form of :meth:`add_websocket_route`."""
 
         def decorator(func: F) -> F:
-            frame = sys._getframe(1)
-            if frame.f_locals is not frame.f_globals:
-                options.setdefault("localns", dict(frame.f_locals))
+            localns = declaring_locals(1)
+            if localns is not None:
+                options.setdefault("localns", localns)
             self.add_websocket_route(path, func, **options)
             return func
 
