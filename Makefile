@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck pytest bench docs-check clean
+.PHONY: install run test lint typecheck pytest bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python loadtests/bench.py
+	$(BIN)/python loadtests/bench_toon.py
+	$(BIN)/python loadtests/bench_compression.py
+
+bench-peers: install
+	$(BIN)/uv pip install --quiet --target .bench-peers -r loadtests/requirements-peers.txt
+	$(BIN)/python loadtests/bench.py --peers --peers-path .bench-peers --with starlette
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
