@@ -446,7 +446,8 @@ def test_console_script_routes() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["METHOD", "PATH", "NAME"]
-    assert ["POST", "/items", "create_item", "examples.app.create_item"] == lines[4].split()[:4]
+    rows = [line.split()[:4] for line in lines[1:]]
+    assert ["POST", "/items", "create_item", "examples.app.create_item"] in rows
     assert len(lines) == 1 + len(example_app.route_table())
     as_json = json.loads(run_cli("routes", "examples.app:app", "--json").stdout)
     assert {(r["method"], r["path"]) for r in as_json} >= {("GET", "/"), ("POST", "/items")}
