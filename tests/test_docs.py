@@ -20,6 +20,7 @@ the entry must be removed.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import types
@@ -127,10 +128,38 @@ def test_docs_code_block(block: CodeBlock, tmp_path: Path, monkeypatch: pytest.M
     # NOTE: pad with blank lines so tracebacks and warnings report the Markdown line numbers.
     code = compile("\n" * block.line + block.source, str(DOCS_DIR / block.page), "exec")
     sys.modules[name] = module
+    # NOTE: examples may quieten or reconfigure loggers; whatever they do must not leak into the
+    # tests that run after them (caplog-based tests see nothing from a silenced logger).
+    saved = _logging_state()
     try:
         exec(code, module.__dict__)
     finally:
         del sys.modules[name]
+        _restore_logging(saved)
+
+
+def _logging_state() -> dict[str, tuple[int, bool, bool, list[logging.Handler]]]:
+    loggers = [
+        logging.getLogger(),
+        *(
+            logger
+            for logger in logging.root.manager.loggerDict.values()
+            if isinstance(logger, logging.Logger)
+        ),
+    ]
+    return {
+        logger.name: (logger.level, logger.disabled, logger.propagate, list(logger.handlers))
+        for logger in loggers
+    }
+
+
+def _restore_logging(saved: dict[str, tuple[int, bool, bool, list[logging.Handler]]]) -> None:
+    for name, (level, disabled, propagate, handlers) in saved.items():
+        logger = logging.getLogger(name) if name != "root" else logging.getLogger()
+        logger.setLevel(level)
+        logger.disabled = disabled
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
 
 
 def test_parser_finds_blocks_and_honours_no_run(tmp_path: Path) -> None:
