@@ -19,7 +19,8 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from armature._handler_plan import HandlerPlan, ParamResolver, plan_call, plan_handler
+from armature._handler_plan import HandlerPlan, plan_handler
+from armature._param_binding import ParamResolver, plan_call
 from armature.datastructures import encode_header
 from armature.di._resolver import DependencyOverrides, make_resolver
 from armature.di.container import Container, request_cleanup

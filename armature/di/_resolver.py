@@ -11,7 +11,7 @@ import inspect
 from collections.abc import AsyncGenerator, Generator, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
-from armature._handler_plan import ParamSpec, plan_call
+from armature._param_binding import ParamSpec, plan_call
 from armature.background import BackgroundTasks
 from armature.di.container import (
     _SCOPE_CACHE,

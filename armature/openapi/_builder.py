@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, create_model
 from pydantic.fields import FieldInfo
 
-from armature._handler_plan import ParamSpec, plan_call
+from armature._param_binding import ParamSpec, plan_call
 from armature.exceptions import status_title
 from armature.openapi._config import CONFIG_KEY, OpenAPIConfig
 from armature.openapi._schemas import (
