@@ -20,7 +20,8 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from armature._handler_plan import HandlerPlan, plan_handler
-from armature._param_binding import ParamResolver, plan_call
+from armature._param_binding import ParamResolver
+from armature._websocket_routes import build_websocket_dispatch, plan_websocket
 from armature.datastructures import encode_header
 from armature.di._resolver import DependencyOverrides, make_resolver
 from armature.di.container import Container, request_cleanup
@@ -49,7 +50,7 @@ from armature.routing.routes import (
 )
 from armature.state import AppState
 from armature.types import ASGIApp, Message, Receive, Scope, Send
-from armature.websockets import WebSocket, WebSocketDisconnect
+from armature.websockets import WebSocket
 
 __all__ = ["App", "CompiledRoute", "NoMatchFound"]
 
@@ -247,102 +248,6 @@ class App(Router):
             await self.container.startup()
         await self._ws_entry(scope, receive, send)
 
-    def _plan_websocket(self, flat: FlatRoute, path_names: frozenset[str], label: str) -> ASGIApp:
-        route = flat.route
-        try:
-            bind, specs = plan_call(
-                route.endpoint,
-                path_names=path_names,
-                resolvers=self.param_resolvers,
-                max_body_size=self.limits.max_body_size,
-                app=self,
-                localns=route.localns,
-                extra_hints=route.extra.get("hints"),
-            )
-        except (TypeError, ValueError) as exc:
-            raise RouteDefinitionError(f"{label}: {exc}") from exc
-        if any(spec.source == "body" for spec in specs):
-            raise RouteDefinitionError(f"{label}: a websocket handler cannot take a request body")
-        handler = route.endpoint
-        app = self
-
-        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-            websocket = WebSocket(scope, receive, send, app)
-            scope["armature.websocket"] = websocket
-            try:
-                try:
-                    kwargs = await bind(scope, receive)
-                except HTTPException as exc:
-                    await websocket.deny(
-                        exc.status_code,
-                        orjson.dumps(exc.to_problem(instance=scope.get("path"))),
-                        media_type="application/problem+json",
-                    )
-                    return
-                await handler(**kwargs)
-            except WebSocketDisconnect:
-                pass
-            except HTTPException as exc:
-                if websocket.application_state == "connecting":
-                    await websocket.deny(
-                        exc.status_code,
-                        orjson.dumps(exc.to_problem(instance=scope.get("path"))),
-                        media_type="application/problem+json",
-                    )
-                else:
-                    await websocket.close(1008, exc.detail)
-            except Exception:
-                logger.exception("unhandled error in websocket %s", scope.get("path"))
-                if websocket.application_state == "connecting":
-                    await websocket.deny(500, problem_body(500), media_type=_PROBLEM_TYPE)
-                else:
-                    await websocket.close(1011)
-            finally:
-                await request_cleanup(scope)
-            if websocket.application_state == "connecting":
-                # NOTE: the handler returned without accepting: refuse the handshake.
-                await websocket.deny(403, problem_body(403), media_type=_PROBLEM_TYPE)
-            elif websocket.application_state == "connected":
-                await websocket.close(1000)
-
-        return endpoint
-
-    def _build_ws_dispatch(self, table: RouteTable) -> ASGIApp:
-        static = table.static
-        match = table.match
-        mounts = [(m.path, m.app) for m in self._mounts]
-
-        async def dispatch_websocket(scope: Scope, receive: Receive, send: Send) -> None:
-            path: str = scope["path"]
-            root = scope.get("root_path")
-            if root and path.startswith(root):
-                rest = path[len(root) :]
-                if not rest:
-                    path = "/"
-                elif rest[0] == "/":
-                    path = rest
-            leaf = static.get(path)
-            if leaf is None:
-                found = match(path)
-                if found is not None:
-                    leaf, values = found
-                    scope["path_params"] = dict(zip(leaf.names["WEBSOCKET"], values, strict=True))
-            if leaf is not None:
-                await leaf.methods["WEBSOCKET"](scope, receive, send)
-                return
-            for prefix, app in mounts:
-                if not prefix or path == prefix or path.startswith(prefix + "/"):
-                    child = dict(scope)
-                    child["root_path"] = (root or "") + prefix
-                    await app(child, receive, send)
-                    return
-            # NOTE: no such websocket route: close before accepting (servers answer 403).
-            message = await receive()
-            if message["type"] == "websocket.connect":
-                await send({"type": "websocket.close", "code": 1008})
-
-        return dispatch_websocket
-
     # -- declaration helpers -----------------------------------------------------------------
 
     def add_middleware(self, middleware_class: Callable[..., ASGIApp], **options: Any) -> None:
@@ -428,7 +333,7 @@ class App(Router):
                 }
                 if "WEBSOCKET" in route.methods:
                     ws_endpoint = compose(
-                        flat.middleware, self._plan_websocket(flat, path_names, label)
+                        flat.middleware, plan_websocket(self, flat, path_names, label)
                     )
                     ws_table.leaf_for(normalize_path(flat.path), segments).add(
                         "WEBSOCKET", ws_endpoint, tuple(s.name for s in segments if s.name), label
@@ -491,7 +396,7 @@ class App(Router):
             if self.app_middleware:
                 entry_app = self._error_guard(entry_app)
             self._entry = entry_app
-            self._ws_entry = compose(self.app_middleware, self._build_ws_dispatch(ws_table))
+            self._ws_entry = compose(self.app_middleware, build_websocket_dispatch(self, ws_table))
             self._compiled = True
 
     def _stages(self, flat: FlatRoute) -> dict[str, Any]:
