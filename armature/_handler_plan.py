@@ -24,35 +24,25 @@ from typing import Any, get_args
 import anyio
 import anyio.to_thread
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
 from armature._param_binding import (
     _LOCALNS,
     ParamResolver,
     ParamSpec,
-    _add_errors,
-    _body_errors,
-    _convert_errors,
-    _cookies,
     _emit_bindings,
-    _headers_last,
     _inspect,
-    _missing,
-    _parse_last,
-    _parse_multi,
     _read_form,
-    _slow,
     _strip_annotated,
     _Writer,
-    read_json_body,
+    binding_namespace,
 )
 from armature.exceptions import (
     HTTPException,
     InternalServerError,
-    RequestValidationError,
 )
 from armature.params import UNSET
-from armature.requests import ClientDisconnect, Request
+from armature.requests import ClientDisconnect
 from armature.responses import JSONResponse, Response, json_default
 from armature.types import ASGIApp, Receive, Scope, Send
 
@@ -162,40 +152,27 @@ def plan_handler(
         response_model = _model_from_return(return_hint)
     response_adapter = TypeAdapter(response_model) if response_model not in (None, UNSET) else None
 
-    ns: dict[str, Any] = {
-        "handler": handler,
-        "on_error": on_error,
-        "after_response": after_response,
-        "RequestValidationError": RequestValidationError,
-        "HTTPException": HTTPException,
-        "ValidationError": ValidationError,
-        "Request": Request,
-        "dumps": orjson.dumps,
-        "NON_STR_KEYS": orjson.OPT_NON_STR_KEYS,
-        "json_default": json_default,
-        "to_response": _to_response,
-        "Response": Response,
-        "missing": _missing,
-        "slow": _slow,
-        "parse_last": _parse_last,
-        "parse_multi": _parse_multi,
-        "cookies_of": _cookies,
-        "headers_of": _headers_last,
-        "read_json_body": read_json_body,
-        "body_errors": _body_errors,
-        "convert_errors": _convert_errors,
-        "add_errors": _add_errors,
-        "run_sync": anyio.to_thread.run_sync,
-        "partial": functools.partial,
-        "CT_JSON": CT_JSON,
-        "CT_TEXT": CT_TEXT,
-        "LIMIT": max_body_size,
-        "STATUS": status_code,
-        "EMPTY": {},
-        "RESPONSE_CLASS": response_class,
-        "ResponseError": InternalServerError,
-        "APP": app,
-    }
+    ns = binding_namespace(max_body_size, app)
+    ns.update(
+        {
+            "handler": handler,
+            "on_error": on_error,
+            "after_response": after_response,
+            "HTTPException": HTTPException,
+            "dumps": orjson.dumps,
+            "NON_STR_KEYS": orjson.OPT_NON_STR_KEYS,
+            "json_default": json_default,
+            "to_response": _to_response,
+            "Response": Response,
+            "run_sync": anyio.to_thread.run_sync,
+            "partial": functools.partial,
+            "CT_JSON": CT_JSON,
+            "CT_TEXT": CT_TEXT,
+            "STATUS": status_code,
+            "RESPONSE_CLASS": response_class,
+            "ResponseError": InternalServerError,
+        }
+    )
     w = _Writer()
     uses_form = any(s.source in ("form", "form_model") for s in specs)
     ns["FORM_LIMITS"] = limits

@@ -379,6 +379,31 @@ def _inspect(
     return specs, positional, hints
 
 
+def binding_namespace(max_body_size: int, app: Any) -> dict[str, Any]:
+    """The names generated binding code refers to (shared by handler plans and dependencies)."""
+    return {
+        "RequestValidationError": RequestValidationError,
+        "ValidationError": ValidationError,
+        "Request": Request,
+        "missing": _missing,
+        "slow": _slow,
+        "parse_last": _parse_last,
+        "parse_multi": _parse_multi,
+        "cookies_of": _cookies,
+        "headers_of": _headers_last,
+        "read_json_body": read_json_body,
+        "read_form": _read_form,
+        "body_errors": _body_errors,
+        "convert_errors": _convert_errors,
+        "add_errors": _add_errors,
+        "EMPTY": {},
+        "LIMIT": max_body_size,
+        "DEPTH": 64,
+        "FORM_LIMITS": None,
+        "APP": app,
+    }
+
+
 def plan_call(
     func: Callable[..., Any],
     *,
@@ -410,25 +435,7 @@ def plan_call(
     finally:
         if token is not None:
             _LOCALNS.reset(token)
-    ns: dict[str, Any] = {
-        "RequestValidationError": RequestValidationError,
-        "ValidationError": ValidationError,
-        "Request": Request,
-        "missing": _missing,
-        "slow": _slow,
-        "parse_last": _parse_last,
-        "parse_multi": _parse_multi,
-        "cookies_of": _cookies,
-        "headers_of": _headers_last,
-        "read_json_body": read_json_body,
-        "body_errors": _body_errors,
-        "convert_errors": _convert_errors,
-        "add_errors": _add_errors,
-        "EMPTY": {},
-        "LIMIT": max_body_size,
-        "DEPTH": 64,
-        "APP": app,
-    }
+    ns = binding_namespace(max_body_size, app)
     if any(s.source in ("form", "form_model") for s in specs):
         raise TypeError("form parameters belong on the handler, not in a dependency function")
     w = _Writer()
@@ -617,20 +624,7 @@ def _emit_form(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec) -> None:
         w(2, f"v = form.get({key})")
         w(2, "if v is not None:")
         w(3, f"v, errors = form_value(v, L_{i}, errors)")
-    w(2, "if v is None:")
-    if required:
-        w(3, f"p_{i} = None")
-        w(3, f"errors = missing(errors, L_{i})")
-    elif spec.required:
-        w(3, f"p_{i} = None")
-    else:
-        w(3, f"p_{i} = D_{i}")
-    w(2, "else:")
-    fast = _FAST_CONVERTERS.get(spec.annotation) if not spec.multi else None
-    if fast is _fast_str:
-        w(3, f"p_{i} = v")
-    else:
-        w(3, f"p_{i}, errors = slow(A_{i}, v, L_{i}, errors)")
+    _emit_value(w, ns, i, spec)
 
 
 def _emit_scalar(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec, multi: bool) -> None:
@@ -653,6 +647,11 @@ def _emit_scalar(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec, multi:
         w(3, "v = v[-1]")
     else:
         w(2, f"v = {container}.get({key})")
+    _emit_value(w, ns, i, spec)
+
+
+def _emit_value(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec) -> None:
+    """Emit: ``v`` missing -> default or a "missing" error; otherwise convert and validate it."""
     w(2, "if v is None:")
     if spec.required and not _is_optional(spec.annotation):
         w(3, f"p_{i} = None")

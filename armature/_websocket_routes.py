@@ -14,7 +14,7 @@ import orjson
 from armature._param_binding import plan_call
 from armature.di.container import request_cleanup
 from armature.exceptions import HTTPException, problem_body
-from armature.routing._table import RouteTable
+from armature.routing._table import RouteTable, path_below_root
 from armature.routing.routes import FlatRoute, RouteDefinitionError
 from armature.types import ASGIApp, Receive, Scope, Send
 from armature.websockets import WebSocket, WebSocketDisconnect
@@ -96,14 +96,8 @@ def build_websocket_dispatch(app: App, table: RouteTable) -> ASGIApp:
     mounts = [(m.path, m.app) for m in app._mounts]
 
     async def dispatch_websocket(scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
         root = scope.get("root_path")
-        if root and path.startswith(root):
-            rest = path[len(root) :]
-            if not rest:
-                path = "/"
-            elif rest[0] == "/":
-                path = rest
+        path = path_below_root(scope["path"], root)
         leaf = static.get(path)
         if leaf is None:
             found = match(path)

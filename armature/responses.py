@@ -138,6 +138,16 @@ class Response:
                     raw.append((b"content-type", content_type))
         return raw
 
+    def _headers_without_length(
+        self, headers: Mapping[str, str] | None
+    ) -> list[tuple[bytes, bytes]]:
+        raw = [encode_header(k, v) for k, v in (headers or {}).items()]
+        if not any(k == b"content-type" for k, _ in raw):
+            content_type = self._content_type()
+            if content_type is not None:
+                raw.append((b"content-type", content_type))
+        return raw
+
     @property
     def headers(self) -> MutableHeaders:
         """The response headers, editable (changes are checked for header injection)."""
@@ -358,12 +368,8 @@ class StreamingResponse(Response):
         return b""
 
     def _build_headers(self, headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
-        raw = [encode_header(k, v) for k, v in (headers or {}).items()]
-        if not any(k == b"content-type" for k, _ in raw):
-            content_type = self._content_type()
-            if content_type is not None:
-                raw.append((b"content-type", content_type))
-        return raw
+        # NOTE: no content-length: the length is unknown up front (set later for files).
+        return self._headers_without_length(headers)
 
     async def _chunks(self) -> AsyncIterable[bytes]:
         iterator = self.body_iterator
@@ -489,12 +495,8 @@ class FileResponse(Response):
         return b""
 
     def _build_headers(self, headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
-        raw = [encode_header(k, v) for k, v in (headers or {}).items()]
-        if not any(k == b"content-type" for k, _ in raw):
-            content_type = self._content_type()
-            if content_type is not None:
-                raw.append((b"content-type", content_type))
-        return raw
+        # NOTE: no content-length: the length is unknown up front (set later for files).
+        return self._headers_without_length(headers)
 
     def _add_stat_headers(self, st: os.stat_result) -> None:
         names = {k for k, _ in self.raw_headers}

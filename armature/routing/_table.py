@@ -14,7 +14,21 @@ from armature.routing.converters import Converter
 from armature.routing.routes import RouteDefinitionError, Segment
 from armature.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Leaf", "RouteTable"]
+__all__ = ["Leaf", "RouteTable", "path_below_root"]
+
+
+def path_below_root(path: str, root: str | None) -> str:
+    """The request path below the mount point (ASGI 3: ``path`` includes ``root_path``).
+
+    NOTE: the HTTP dispatcher inlines the same lines on its hot path.
+    """
+    if root and path.startswith(root):
+        rest = path[len(root) :]
+        if not rest:
+            return "/"
+        if rest[0] == "/":
+            return rest
+    return path
 
 
 class Leaf:
