@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import Any
+from typing import Annotated, Any
 
-from armature import App, Router
+from armature import App, Form, Router, StaticFiles, UploadFile
+from armature.middleware.cors import CORSMiddleware
 from armature.sse import EventSourceResponse, ServerSentEvent
 from armature.types import ASGIApp, Receive, Scope, Send
+from loadtests.cases import STATIC_DIR
 from loadtests.models import Item
 
 __all__ = ["FEATURES", "VERSION", "make_app"]
 
 VERSION = version("armature")
-FEATURES: frozenset[str] = frozenset({"di", "sse"})
+FEATURES: frozenset[str] = frozenset({"cors", "di", "multipart", "sse", "static"})
 
 
 class Settings:
@@ -125,6 +127,23 @@ def make_app(n_routes: int = 100) -> App:
                 yield ServerSentEvent({"n": i}, id=str(i))
 
         return EventSourceResponse(events())
+
+    # Batteries rows: a directory of static files, a multipart form with an upload, and CORS on a
+    # router of its own (route-level middleware, so the other rows do not pay for it).
+    app.mount("/static", StaticFiles(directory=STATIC_DIR))
+
+    @app.post("/upload")
+    async def upload_form(field: Annotated[str, Form()], upload: UploadFile) -> dict[str, Any]:
+        return {"field": field, "filename": upload.filename, "size": upload.size}
+
+    cors = Router(prefix="/cors")
+    cors.add_middleware(CORSMiddleware, allow_origins=["https://example.com"])
+
+    @cors.get("/plaintext")
+    async def cors_plaintext() -> str:
+        return "Hello, World!"
+
+    app.include_router(cors)
 
     # Route-level middleware: only the /mw routes pay for the three wrappers.
     mw = Router(prefix="/mw")

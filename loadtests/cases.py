@@ -12,8 +12,9 @@ Cases are looked up by ``id`` in the worker processes, so everything here must b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +50,9 @@ class Expect:
         json: The body parsed as JSON must equal this value, when set.
         check: A callable given the body bytes that raises ``AssertionError`` (or returns
             ``False``) when the body is wrong, when set.
+        headers: Response headers that must be present (names in lower case): a string is the
+            exact value of the header's first line, ``None`` accepts any value. Other headers are
+            not looked at.
     """
 
     status: int
@@ -56,6 +60,7 @@ class Expect:
     body: bytes | None = None
     json: Any = _UNSET
     check: Callable[[bytes], bool | None] | None = None
+    headers: Mapping[str, str | None] | None = None
 
 
 def _num(value: float | None) -> str:
@@ -155,7 +160,12 @@ def _media_type(value: str | None) -> str | None:
 
 
 def check_response(
-    case: Case, app: str, status: int | None, content_type: str | None, body: bytes
+    case: Case,
+    app: str,
+    status: int | None,
+    content_type: str | None,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Raise :class:`ResponseMismatch` unless the response is what ``case`` expects of ``app``.
 
@@ -165,6 +175,7 @@ def check_response(
         status: The status sent in ``http.response.start`` (None if none was sent).
         content_type: The response ``content-type`` header (None if absent).
         body: All body bytes sent.
+        headers: All response headers; required when the expectation names ``headers``.
     """
     exp = case.expect_for(app)
     where = f"[{app}] {case.id} ({case.method} {case.path}{'?' + case.query if case.query else ''})"
@@ -192,6 +203,23 @@ def check_response(
             raise ResponseMismatch(f"{where}: {exc}; body {body[:300]!r}") from None
         if ok is False:
             raise ResponseMismatch(f"{where}: body check failed; body {body[:300]!r}")
+    if exp.headers:
+        if headers is None:
+            raise ResponseMismatch(f"{where}: the response headers were not recorded")
+        _check_headers(where, exp.headers, headers)
+
+
+def _check_headers(
+    where: str, expected: Mapping[str, str | None], headers: Sequence[tuple[bytes, bytes]]
+) -> None:
+    sent: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        sent.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
+    for name, value in expected.items():
+        if name not in sent:
+            raise ResponseMismatch(f"{where}: header {name!r} missing; sent {sorted(sent)}")
+        if value is not None and sent[name] != value:
+            raise ResponseMismatch(f"{where}: header {name}: {sent[name]!r}, expected {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,3 +352,61 @@ def sse_body(count: int = SSE_EVENTS) -> bytes:
 
 add(Case("sse_100", "GET /sse (an SSE stream of 100 events)", "GET", "/sse",
          Expect(200, "text/event-stream", body=sse_body()), feature="sse"))  # fmt: skip
+
+# Static files, a small multipart upload and CORS (issue: Batteries). Feature-gated like sse_100;
+# no budget is set by the issue, the table shows the ratio.
+
+#: The directory both apps serve below ``/static`` (the file ships with the repository).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_NAME = "asset-4k.txt"
+
+
+def static_body() -> bytes:
+    """The exact content of ``static/asset-4k.txt``: 64 numbered lines of 64 bytes (4096 bytes)."""
+    text = (b"the quick brown fox jumps over the lazy dog " * 2)[:58]
+    return b"".join(b"%04d %s\n" % (i, text) for i in range(64))
+
+
+add(Case("static_4k", "GET /static (a 4 KB file)", "GET", f"/static/{STATIC_NAME}",
+         Expect(200, PLAIN, body=static_body(),
+                headers={"content-length": "4096", "etag": None, "last-modified": None}),
+         feature="static"))  # fmt: skip
+
+UPLOAD_BOUNDARY = "----armature-bench-5f3a9c"
+UPLOAD_FIELD = "hello"
+UPLOAD_FILENAME = "data.bin"
+UPLOAD_CONTENT = bytes(range(256)) * 4  # 1 KiB, every byte value
+
+
+def multipart_body() -> bytes:
+    """A ``multipart/form-data`` body: text field ``field`` and file ``upload`` (1 KiB)."""
+    delimiter = f"--{UPLOAD_BOUNDARY}\r\n".encode()
+    return b"".join(
+        (
+            delimiter,
+            b'Content-Disposition: form-data; name="field"\r\n\r\n',
+            UPLOAD_FIELD.encode(),
+            b"\r\n",
+            delimiter,
+            b'Content-Disposition: form-data; name="upload"; filename="%s"\r\n'
+            % UPLOAD_FILENAME.encode(),
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            UPLOAD_CONTENT,
+            f"\r\n--{UPLOAD_BOUNDARY}--\r\n".encode(),
+        )
+    )
+
+
+add(Case("upload", "POST /upload (multipart: a field and a 1 KB file)", "POST", "/upload",
+         body=multipart_body(), content_type=f"multipart/form-data; boundary={UPLOAD_BOUNDARY}",
+         expect=Expect(200, JSON, json={"field": UPLOAD_FIELD, "filename": UPLOAD_FILENAME,
+                                         "size": len(UPLOAD_CONTENT)}),
+         feature="multipart"))  # fmt: skip
+
+CORS_ORIGIN = "https://example.com"
+
+add(Case("cors", "GET /cors/plaintext (CORS, allowed Origin)", "GET", "/cors/plaintext",
+         headers=(("origin", CORS_ORIGIN),),
+         expect=Expect(200, PLAIN, body=HELLO,
+                       headers={"access-control-allow-origin": CORS_ORIGIN, "vary": "Origin"}),
+         feature="cors"))  # fmt: skip

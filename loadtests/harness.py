@@ -8,8 +8,9 @@ call waits for the response to finish, then returns ``http.disconnect``) and a `
 notes the end of the response. The metric is process CPU time per request
 (:func:`time.process_time_ns`), which a descheduled process does not accrue.
 
-Responses are checked (status, content type, body) with a recording ``send`` before and after the
-timed batches; the timed loop additionally verifies that every request ended its response.
+Responses are checked (status, content type, body, and any headers a case names) with a recording
+``send`` before and after the timed batches; the timed loop additionally verifies that every
+request ended its response.
 """
 
 from __future__ import annotations
@@ -305,7 +306,12 @@ class AppUnderTest:
         for _ in range(CHECK_REQUESTS):
             rec = await record_request(app, case, state)
             check_response(
-                case, self.name, rec.status, rec.header(b"content-type"), bytes(rec.body)
+                case,
+                self.name,
+                rec.status,
+                rec.header(b"content-type"),
+                bytes(rec.body),
+                rec.headers,
             )
 
     async def calibrate(self, case_id: str, target_s: float) -> int:

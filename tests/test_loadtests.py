@@ -7,10 +7,12 @@ would (with 1 short repetition), and assert that every response check passed.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from loadtests.harness import (
     record_request,
     time_requests,
 )
+from loadtests.raw_app import parse_multipart
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "loadtests" / "bench.py"
@@ -361,3 +364,113 @@ async def test_wrong_app_fails_its_check() -> None:
 
     with pytest.raises(ResponseMismatch, match=r"\[raw\] plaintext"):
         await AppUnderTest("raw", Module).check("plaintext")
+
+
+# ----------------------------------------------------------------------------------------------
+# The Batteries rows: both apps do the same work, including on the paths the benchmark does not
+# time (a refused origin, a revalidation, a malformed upload).
+
+
+def test_shipped_static_file_is_the_expected_body() -> None:
+    data = (cases_mod.STATIC_DIR / cases_mod.STATIC_NAME).read_bytes()
+    assert data == cases_mod.static_body()
+    assert len(data) == 4096
+
+
+def test_header_expectations() -> None:
+    case = CASES["cors"]
+    good = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"Access-Control-Allow-Origin", b"https://example.com"),
+        (b"vary", b"Origin"),
+    ]
+    check_response(case, "raw", 200, "text/plain", b"Hello, World!", good)
+    with pytest.raises(ResponseMismatch, match="not recorded"):
+        check_response(case, "raw", 200, "text/plain", b"Hello, World!")
+    with pytest.raises(ResponseMismatch, match="'vary' missing"):
+        check_response(case, "raw", 200, "text/plain", b"Hello, World!", good[:2])
+    wrong = [*good[:1], (b"access-control-allow-origin", b"*"), good[2]]
+    with pytest.raises(ResponseMismatch, match="access-control-allow-origin: '\\*'"):
+        check_response(case, "raw", 200, "text/plain", b"Hello, World!", wrong)
+    static = CASES["static_4k"]
+    sent = [(b"content-length", b"4096"), (b"etag", b'"any"'), (b"last-modified", b"x")]
+    check_response(static, "raw", 200, "text/plain", cases_mod.static_body(), sent)
+    with pytest.raises(ResponseMismatch, match="'etag' missing"):
+        check_response(static, "raw", 200, "text/plain", cases_mod.static_body(), sent[::2])
+    # cases without header expectations ignore the headers
+    check_response(CASES["plaintext"], "raw", 200, "text/plain", b"Hello, World!", [])
+
+
+def test_raw_multipart_parser() -> None:
+    content_type = CASES["upload"].content_type.encode()
+    fields = parse_multipart(content_type, cases_mod.multipart_body())
+    assert fields == {
+        "field": (None, b"hello"),
+        "upload": ("data.bin", cases_mod.UPLOAD_CONTENT),
+    }
+    quoted = b'multipart/form-data; boundary="' + cases_mod.UPLOAD_BOUNDARY.encode() + b'"'
+    assert parse_multipart(quoted, cases_mod.multipart_body()) == fields
+    with pytest.raises(ValueError, match="boundary"):
+        parse_multipart(b"multipart/form-data", cases_mod.multipart_body())
+    with pytest.raises(ValueError, match="boundary"):
+        parse_multipart(b"application/json; boundary=x", cases_mod.multipart_body())
+    with pytest.raises(ValueError, match="closing"):
+        parse_multipart(content_type, cases_mod.multipart_body()[:-10])
+
+
+async def _answers(app_name: str, case: Case) -> Any:
+    module = importlib.import_module(f"loadtests.{app_name}_app")
+    app = module.make_app(10)
+    lifespan = Lifespan(app)
+    state = await lifespan.startup()
+    try:
+        return await record_request(app, case, state)
+    finally:
+        await lifespan.shutdown()
+
+
+BOTH_APPS = ["raw", "armature"]
+
+
+@pytest.fixture(params=BOTH_APPS)
+def bench_app(request: pytest.FixtureRequest) -> str:
+    if request.param == "armature":
+        missing = _armature_core_missing()
+        if missing:
+            pytest.skip(missing)
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_cors_refused_origin_gets_no_allow_origin(bench_app: str) -> None:
+    case = replace(CASES["cors"], headers=(("origin", "https://evil.example"),))
+    rec = await _answers(bench_app, case)
+    assert rec.status == 200 and bytes(rec.body) == b"Hello, World!"
+    assert rec.header(b"access-control-allow-origin") is None
+    assert rec.header(b"vary") == "Origin"
+
+
+@pytest.mark.anyio
+async def test_static_revalidation_and_escapes(bench_app: str) -> None:
+    first = await _answers(bench_app, CASES["static_4k"])
+    etag = first.header(b"etag")
+    assert etag and first.header(b"last-modified")
+    again = replace(CASES["static_4k"], headers=(("if-none-match", etag),))
+    rec = await _answers(bench_app, again)
+    assert rec.status == 304 and bytes(rec.body) == b""
+    for path in ("/static/../cases.py", "/static/missing.txt", "/static/"):
+        rec = await _answers(bench_app, replace(CASES["static_4k"], path=path))
+        assert rec.status == 404, path
+        assert rec.header(b"content-type") == "application/problem+json", path
+
+
+@pytest.mark.anyio
+async def test_upload_without_the_file_is_422(bench_app: str) -> None:
+    boundary = cases_mod.UPLOAD_BOUNDARY
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="field"\r\n\r\nhello\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    rec = await _answers(bench_app, replace(CASES["upload"], body=body))
+    assert rec.status == 422
+    assert rec.header(b"content-type") == "application/problem+json"
