@@ -353,8 +353,9 @@ def sse_body(count: int = SSE_EVENTS) -> bytes:
 add(Case("sse_100", "GET /sse (an SSE stream of 100 events)", "GET", "/sse",
          Expect(200, "text/event-stream", body=sse_body()), feature="sse"))  # fmt: skip
 
-# Static files, a small multipart upload and CORS (issue: Batteries). Feature-gated like sse_100;
-# no budget is set by the issue, the table shows the ratio.
+# Static files, a small multipart upload and CORS (issue: Batteries). Feature-gated like sse_100.
+# The issue sets no budgets: static_4k and upload show the ratio only; cors is held to the bar of
+# the plaintext row it wraps (see docs/performance.md, "Batteries rows").
 
 #: The directory both apps serve below ``/static`` (the file ships with the repository).
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -409,4 +410,4 @@ add(Case("cors", "GET /cors/plaintext (CORS, allowed Origin)", "GET", "/cors/pla
          headers=(("origin", CORS_ORIGIN),),
          expect=Expect(200, PLAIN, body=HELLO,
                        headers={"access-control-allow-origin": CORS_ORIGIN, "vary": "Origin"}),
-         feature="cors"))  # fmt: skip
+         feature="cors", budget=Budget(max_ratio=2.3)))  # fmt: skip

@@ -10,16 +10,20 @@ import starlette
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from loadtests.cases import STATIC_DIR
 from loadtests.models import Item
 
 __all__ = ["FEATURES", "VERSION", "make_app"]
 
 VERSION = starlette.__version__
-FEATURES: frozenset[str] = frozenset()
+# NOTE: no "multipart": Starlette's form parsing needs python-multipart, not in the project venv.
+FEATURES: frozenset[str] = frozenset({"cors", "static"})
 
 Scope = dict[str, Any]
 ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -92,6 +96,12 @@ def make_app(n_routes: int = 100) -> Starlette:
             routes=[Route("/plaintext", plaintext)],
             middleware=[Middleware(NoopMiddleware) for _ in range(3)],
         ),
+        Mount(
+            "/cors",
+            routes=[Route("/plaintext", plaintext)],
+            middleware=[Middleware(CORSMiddleware, allow_origins=["https://example.com"])],
+        ),
+        Mount("/static", StaticFiles(directory=STATIC_DIR)),
     ]
     routes += [Route(f"/r/a{i}/b{i}", text_route(f"a{i}/b{i}")) for i in range(n_routes)]
     return Starlette(routes=routes, lifespan=lifespan)
