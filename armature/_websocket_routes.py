@@ -93,7 +93,7 @@ def build_websocket_dispatch(app: App, table: RouteTable) -> ASGIApp:
     """The websocket dispatcher over the compiled websocket table and the mounts."""
     static = table.static
     match = table.match
-    mounts = [(m.path, m.app) for m in app._mounts]
+    mounts = [(m.path, m.path + "/", m.app) for m in app._mounts]
 
     async def dispatch_websocket(scope: Scope, receive: Receive, send: Send) -> None:
         root = scope.get("root_path")
@@ -107,11 +107,11 @@ def build_websocket_dispatch(app: App, table: RouteTable) -> ASGIApp:
         if leaf is not None:
             await leaf.methods["WEBSOCKET"](scope, receive, send)
             return
-        for prefix, app in mounts:
-            if not prefix or path == prefix or path.startswith(prefix + "/"):
+        for prefix, prefix_slash, mounted in mounts:
+            if not prefix or path == prefix or path.startswith(prefix_slash):
                 child = dict(scope)
                 child["root_path"] = (root or "") + prefix
-                await app(child, receive, send)
+                await mounted(child, receive, send)
                 return
         # NOTE: no such websocket route: close before accepting (servers answer 403).
         message = await receive()

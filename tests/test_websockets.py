@@ -159,3 +159,18 @@ def test_real_server_websockets(server: str) -> None:
             assert await ws.recv() == "welcome"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.anyio
+async def test_websockets_reach_mounted_apps() -> None:
+    inner = App()
+
+    @inner.websocket("/ping")
+    async def ping(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"pong from {websocket.scope['root_path']}")
+
+    outer = App()
+    outer.mount("/inner", inner)
+    sent = await Conversation(outer, "/inner/ping").run()
+    assert sent[1] == {"type": "websocket.send", "text": "pong from /inner"}
