@@ -30,6 +30,7 @@ from armature.exceptions import (
     RequestValidationError,
     UnsupportedMediaType,
 )
+from armature.forms import UploadFile, parse_form
 from armature.limits import check_json_depth
 from armature.params import UNSET, Body, Header, Param
 from armature.requests import Request, is_json_content_type, read_body
@@ -177,8 +178,6 @@ def _headers_last(scope: Scope) -> dict[bytes, bytes]:
 
 
 async def _read_form(scope: Scope, receive: Receive, limits: Any) -> Any:
-    from armature.forms import parse_form
-
     return await parse_form(scope, receive, limits)
 
 
@@ -322,8 +321,6 @@ def _classify(
 
 def _upload_kind(tp: Any) -> tuple[bool, bool]:
     """(is an upload, is a list of uploads) for ``UploadFile``, ``UploadFile | None``, lists."""
-    from armature.forms import UploadFile
-
     tp, _ = _strip_annotated(tp)
     origin = get_origin(tp)
     if origin in _UNION_ORIGINS:
@@ -563,8 +560,6 @@ def _emit_bindings(w: _Writer, ns: dict[str, Any], specs: list[ParamSpec]) -> An
 
 
 def _form_value(value: Any, loc: tuple[str, ...], errors: Any) -> tuple[Any, Any]:
-    from armature.forms import UploadFile
-
     if isinstance(value, UploadFile):
         error = {
             "loc": list(loc),
@@ -576,8 +571,6 @@ def _form_value(value: Any, loc: tuple[str, ...], errors: Any) -> tuple[Any, Any
 
 
 def _emit_form(w: _Writer, ns: dict[str, Any], i: int, spec: ParamSpec) -> None:
-    from armature.forms import UploadFile
-
     ns["UploadFile"] = UploadFile
     ns["form_value"] = _form_value
     key = repr(spec.wire_name)

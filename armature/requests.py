@@ -15,6 +15,7 @@ import orjson
 
 from armature.datastructures import URL, Address, Headers, QueryParams, State
 from armature.exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from armature.limits import Limits, check_json_depth
 from armature.types import Receive, Scope
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "ClientDisconnect", "Request", "is_json_content_type"]
@@ -327,8 +328,8 @@ class Request:
             uploads; forms bound to handler parameters are closed for you.
         """
         if self._form is None:
+            # NOTE: imported here: armature.forms imports this module.
             from armature.forms import parse_form, parse_form_stream
-            from armature.limits import Limits
 
             if limits is None:
                 limits = Limits(max_body_size=self.max_body_size)
@@ -365,8 +366,6 @@ class Request:
             if not is_json_content_type(content_type):
                 raise UnsupportedMediaType("Expected a JSON body (Content-Type: application/json)")
             body = await self.body()
-            from armature.limits import check_json_depth
-
             check_json_depth(body, 64)
             try:
                 self._json = orjson.loads(body)

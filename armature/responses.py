@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import mimetypes
 import os
 import stat as stat_module
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
@@ -22,6 +23,7 @@ import orjson
 from pydantic import BaseModel
 
 from armature.datastructures import MutableHeaders, encode_header
+from armature.exceptions import problem_body
 from armature.types import Receive, Scope, Send
 
 __all__ = [
@@ -469,8 +471,6 @@ class FileResponse(Response):
         chunk_size: int = 64 * 1024,
         background: BackgroundCallable | None = None,
     ) -> None:
-        import mimetypes
-
         self.path = os.fspath(path)
         # NOTE: pathsend needs an absolute path; resolved here, at construction, not on the loop.
         self._absolute_path = os.path.abspath(self.path)
@@ -516,8 +516,6 @@ class FileResponse(Response):
             try:
                 st = await anyio.to_thread.run_sync(os.stat, self.path)
             except FileNotFoundError:
-                from armature.exceptions import problem_body
-
                 body = problem_body(404, "File not found", instance=scope.get("path"))
                 await Response(body, 404, media_type="application/problem+json")(
                     scope, receive, send
