@@ -34,21 +34,18 @@ What gets registered:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any, ClassVar, NewType
 
-import orjson
-
 from armature.app import App
-from armature.datastructures import encode_header
 from armature.di import DependencyError, Scope
-from armature.exceptions import HTTPException, problem_body
 from armature.health import HealthCheck
 from armature.middleware.base import Middleware
 from armature.modules import module, provide
-from armature.types import ASGIApp, Message, Receive, Send
+from armature.types import ASGIApp, Receive, Send
 from armature.types import Scope as ASGIScope
+from armature_ext._unit_of_work import ResponseStartUnit
 from armature_ext.diesel.config import DatabaseConfig
 from armature_ext.diesel.connection import Connection, Transaction
 from armature_ext.diesel.pool import Pool
@@ -74,102 +71,40 @@ response started at all (the client went away). It ends when the response *start
 body must not write through it.
 """
 
-_PROBLEM = b"application/problem+json"
-
 
 class _ResponseFailed(Exception):
     """Handed to ``Transaction.__aexit__`` to make it roll back (status >= 400, no response)."""
 
 
-class _RequestTransaction:
-    """:class:`TransactionMiddleware`'s per-request state: the open transaction and the real send.
+class _RequestTransaction(ResponseStartUnit):
+    """:class:`TransactionMiddleware`'s per-request state: the injected transaction, if any."""
 
-    Args:
-        scope: The http scope.
-        receive: The ASGI receive callable.
-        send: The server's send callable.
-        app: The armature app whose exception handlers render a failed commit, if known.
-    """
-
-    __slots__ = ("_app", "_drop", "_receive", "_scope", "_send", "tx")
+    __slots__ = ()
 
     def __init__(self, scope: ASGIScope, receive: Receive, send: Send, app: App | None) -> None:
-        self._scope = scope
-        self._receive = receive
-        self._send = send
-        self._app = app
-        self._drop = False
-        self.tx: Transaction | None = None
+        super().__init__(scope, receive, send, app, logger)
+
+    @property
+    def tx(self) -> Transaction | None:
+        """The injected transaction still to be ended, if any."""
+        tx: Transaction | None = self.unit
+        return tx
 
     async def begin(self, conn: Connection) -> None:
         """Open the request's transaction on ``conn``."""
-        if self.tx is not None:
+        if self.unit is not None:
             raise DependencyError("this request already has an injected transaction")
         tx = conn.transaction()
         await tx.__aenter__()
-        self.tx = tx
+        self.unit = tx
 
-    async def rollback(self) -> None:
-        """Roll the open transaction back (a no-op when it already ended)."""
-        tx, self.tx = self.tx, None
-        if tx is not None:
-            # NOTE: Transaction.__aexit__ with an exception rolls back and never raises; a
-            # connection whose ROLLBACK failed is marked broken and discarded on release.
-            await tx.__aexit__(_ResponseFailed, _ResponseFailed(), None)
+    async def _commit(self, unit: Transaction) -> None:
+        await unit.__aexit__(None, None, None)
 
-    def send(self, message: Message) -> Awaitable[None]:
-        """The send callable the app below the middleware uses."""
-        # PERF: a plain function handing back the server's own awaitable: a request that
-        # injected no transaction pays no extra coroutine per message.
-        if self.tx is None and not self._drop:
-            return self._send(message)
-        return self._send_ending(message)
-
-    async def _send_ending(self, message: Message) -> None:
-        if self._drop:
-            return
-        tx = self.tx
-        if tx is not None and message["type"] == "http.response.start":
-            self.tx = None
-            if message["status"] < 400:
-                try:
-                    await tx.__aexit__(None, None, None)
-                except Exception as exc:
-                    # NOTE: the client must not see a success that was not committed: answer
-                    # with the error and drop the response the handler produced.
-                    self._drop = True
-                    await self._render(exc)
-                    return
-            else:
-                await tx.__aexit__(_ResponseFailed, _ResponseFailed(), None)
-        await self._send(message)
-
-    async def _render(self, exc: Exception) -> None:
-        if self._app is not None:
-            await self._app.handle_exception(exc, self._scope, self._receive, self._send)
-            return
-        path = self._scope.get("path")
-        headers: list[tuple[bytes, bytes]] = []
-        if isinstance(exc, HTTPException):
-            status = exc.status_code
-            body = orjson.dumps(exc.to_problem(instance=path))
-            headers = [encode_header(k, v) for k, v in exc.headers.items()] if exc.headers else []
-        else:
-            logger.error("COMMIT failed for %s %s", self._scope.get("method"), path, exc_info=exc)
-            status = 500
-            body = problem_body(500, "The server failed to handle this request", instance=path)
-        await self._send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", _PROBLEM),
-                    (b"content-length", b"%d" % len(body)),
-                    *headers,
-                ],
-            }
-        )
-        await self._send({"type": "http.response.body", "body": body})
+    async def _rollback(self, unit: Transaction) -> None:
+        # NOTE: Transaction.__aexit__ with an exception rolls back and never raises; a
+        # connection whose ROLLBACK failed is marked broken and discarded on release.
+        await unit.__aexit__(_ResponseFailed, _ResponseFailed(), None)
 
 
 _current: ContextVar[_RequestTransaction | None] = ContextVar(
@@ -216,7 +151,7 @@ class TransactionMiddleware:
             await self.app(scope, receive, state.send)
         finally:
             _current.reset(token)
-            if state.tx is not None:
+            if state.unit is not None:
                 # NOTE: no response started (the client went away, an error escaped the app).
                 await state.rollback()
 
@@ -244,7 +179,7 @@ async def _request_transaction(conn: Connection) -> AsyncIterator[TransactionCon
     finally:
         # NOTE: normally the middleware ended it when the response started; this covers a
         # response that never started, before the connection goes back to the pool.
-        if state.tx is not None:
+        if state.unit is not None:
             await state.rollback()
 
 

@@ -36,7 +36,7 @@ What gets registered:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,11 +46,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from armature.di import DependencyError, Scope
-from armature.exceptions import problem_body
 from armature.middleware.base import Middleware
 from armature.modules import module, provide
-from armature.types import ASGIApp, Message, Receive, Send
+from armature.types import ASGIApp, Receive, Send
 from armature.types import Scope as ASGIScope
+from armature_ext._unit_of_work import ResponseStartUnit
 from armature_ext.diesel.config import DatabaseConfig
 
 from ._context import _current, enter_unit_of_work
@@ -67,82 +67,34 @@ logger = logging.getLogger("armature_ext.seaorm")
 DatabaseArgument = Database | DatabaseConfig | str | URL | None
 """What :func:`install_seaorm` accepts: a ready ``Database``, a config, a URL or ``None`` (env)."""
 
-_PROBLEM = b"application/problem+json"
 
+class _RequestUnit(ResponseStartUnit):
+    """:class:`SessionCommitMiddleware`'s per-request state: the session's unit of work."""
 
-class _RequestUnit:
-    """:class:`SessionCommitMiddleware`'s per-request state: the unit of work and the real send.
-
-    Args:
-        scope: The http scope.
-        receive: The ASGI receive callable.
-        send: The server's send callable.
-        app: The armature app whose exception handlers render a failed commit, if known.
-    """
-
-    __slots__ = ("_app", "_drop", "_receive", "_scope", "_send", "session")
+    __slots__ = ()
 
     def __init__(self, scope: ASGIScope, receive: Receive, send: Send, app: App | None) -> None:
-        self._scope = scope
-        self._receive = receive
-        self._send = send
-        self._app = app
-        self._drop = False
-        # The session whose commit/rollback is still to be decided (None once it is).
-        self.session: AsyncSession | None = None
+        super().__init__(scope, receive, send, app, logger)
 
     def begin(self, session: AsyncSession) -> None:
         """Make ``session`` the request's unit of work (active-record writes only flush)."""
         enter_unit_of_work(session)
-        self.session = session
+        self.unit = session
 
-    def send(self, message: Message) -> Awaitable[None]:
-        """The send callable the app below the middleware uses."""
-        # PERF: a plain function handing back the server's own awaitable: a request that
-        # injected no session pays two attribute reads per message, no extra coroutine.
-        if self.session is None and not self._drop:
-            return self._send(message)
-        return self._send_deciding(message)
-
-    async def _send_deciding(self, message: Message) -> None:
-        if self._drop:
+    async def _commit(self, unit: AsyncSession) -> None:
+        if not unit.in_transaction():
+            # PERF: nothing began (the handler never used the session, or committed it
+            # itself): nothing to end, and no greenlet round trip (~40 us) for it.
             return
-        session = self.session
-        if session is not None and message["type"] == "http.response.start":
-            self.session = None
-            if not session.in_transaction():
-                # PERF: nothing began (the handler never used the session, or committed it
-                # itself): nothing to end, and no greenlet round trip (~40 us) for it.
-                pass
-            elif message["status"] < 400:
-                try:
-                    await session.commit()
-                except Exception as exc:
-                    # NOTE: the client must not see a success that was not committed: answer
-                    # with the error and drop the response the handler produced.
-                    self._drop = True
-                    await _rollback_quietly(session)
-                    await self._render(exc)
-                    return
-            else:
-                await _rollback_quietly(session)
-        await self._send(message)
+        try:
+            await unit.commit()
+        except Exception:
+            await _rollback_quietly(unit)
+            raise
 
-    async def _render(self, exc: Exception) -> None:
-        if self._app is not None:
-            await self._app.handle_exception(exc, self._scope, self._receive, self._send)
-            return
-        path = self._scope.get("path")
-        logger.error("COMMIT failed for %s %s", self._scope.get("method"), path, exc_info=exc)
-        body = problem_body(500, "The server failed to handle this request", instance=path)
-        await self._send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [(b"content-type", _PROBLEM), (b"content-length", b"%d" % len(body))],
-            }
-        )
-        await self._send({"type": "http.response.body", "body": body})
+    async def _rollback(self, unit: AsyncSession) -> None:
+        if unit.in_transaction():
+            await _rollback_quietly(unit)
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:
@@ -282,7 +234,7 @@ class _Wiring:
                 if unit is not None:
                     # NOTE: no response started when the unit is still open (the client went
                     # away): it is never committed; closing the session rolls it back.
-                    unit.session = None
+                    unit.unit = None
                 # PERF: closing costs a greenlet round trip; skip it when there is nothing to
                 # release (a handler that asked for the session but never queried).
                 if session.in_transaction() or session.identity_map or session.new:
