@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import anyio
 import orjson
+from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
 from armature.datastructures import MutableHeaders, encode_header
@@ -414,32 +415,47 @@ class StreamingResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # NOTE: the body is produced while a sibling task watches for http.disconnect, so a client
-        # that goes away stops the producer instead of leaving it running for nobody.
-        failure: Exception | None = None
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        group.cancel_scope.cancel()
-                        return
-
-            group.start_soon(watch_disconnect)
-            try:
-                await self._stream(send)
-            except OSError:
-                # NOTE: ASGI 2.4 servers raise OSError from send() once the client is gone.
-                pass
-            except Exception as exc:
-                # NOTE: re-raised below as itself, not wrapped in the task group's ExceptionGroup.
-                failure = exc
-            group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+        await stream_until_disconnect(receive, lambda group: self._stream(send))
         if self.background is not None:
             await run_background(self.background)
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+async def stream_until_disconnect(
+    receive: Receive, produce: Callable[[TaskGroup], Awaitable[None]]
+) -> None:
+    """Run ``produce(group)`` while a sibling task watches for ``http.disconnect``.
+
+    A client that goes away cancels the producer instead of leaving it running for nobody. The
+    producer may start more tasks in ``group`` (SSE keep-alive pings).
+
+    Args:
+        receive: The ASGI receive callable.
+        produce: Sends the body; given the task group.
+
+    Raises:
+        Exception: Whatever the producer raised, as itself (not wrapped in an ExceptionGroup).
+    """
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(_watch_disconnect, receive, group.cancel_scope)
+        try:
+            await produce(group)
+        except OSError:
+            # NOTE: ASGI 2.4 servers raise OSError from send() once the client is gone.
+            pass
+        except Exception as exc:
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 class FileResponse(Response):

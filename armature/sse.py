@@ -37,6 +37,7 @@ from armature.responses import (
     StreamingResponse,
     json_default,
     run_background,
+    stream_until_disconnect,
 )
 from armature.types import Message, Receive, Scope, Send
 
@@ -319,22 +320,9 @@ class EventSourceResponse(StreamingResponse):
             self.raw_headers.append((b"x-accel-buffering", b"no"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error: Exception | None = None
         # NOTE: three jobs share one task group: the events (this task, so the iterator runs and is
         # closed in the task that iterates it), the disconnect watcher and the keep-alive pings.
-        async with anyio.create_task_group() as group:
-            group.start_soon(_watch_disconnect, receive, group.cancel_scope)
-            try:
-                await self._send_events(send, group)
-            except OSError:
-                # NOTE: ASGI 2.4 servers raise OSError from send() once the client is gone.
-                pass
-            except Exception as exc:
-                # NOTE: raised after the task group, unwrapped (no ExceptionGroup).
-                error = exc
-            group.cancel_scope.cancel()
-        if error is not None:
-            raise error
+        await stream_until_disconnect(receive, lambda group: self._send_events(send, group))
         if self.background is not None:
             await run_background(self.background)
 
@@ -402,11 +390,3 @@ class EventSourceResponse(StreamingResponse):
                 state.pinging = None
                 done.set()
             state.last = time.monotonic()
-
-
-async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return

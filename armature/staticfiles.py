@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 
+from armature.conditional import parse_http_date
 from armature.datastructures import encode_header
 from armature.exceptions import problem_body
 from armature.types import Receive, Scope, Send
@@ -223,16 +224,6 @@ def _etag_matches(header: str, etag: str, *, strong: bool) -> bool:
         if (item[2:] if weak else item) == etag:
             return True
     return False
-
-
-def _http_date(value: str | None) -> float | None:
-    if not value or len(value) > 64:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.timestamp()
 
 
 class StaticFiles:
@@ -575,7 +566,7 @@ class StaticFiles:
             if value.startswith(('"', "W/")):
                 if value != etag:
                     return None
-            elif _http_date(value) != float(mtime):
+            elif parse_http_date(value) != float(mtime):
                 return None
         ranges = parse_ranges(header, size)
         if ranges is None or len(ranges) > self.max_ranges:
@@ -668,13 +659,13 @@ def _preconditions(request: dict[bytes, str], etag: str, mtime: int) -> int | No
         if not _etag_matches(if_match, etag, strong=True):
             return 412
     else:
-        since = _http_date(request.get(b"if-unmodified-since"))
+        since = parse_http_date(request.get(b"if-unmodified-since"))
         if since is not None and mtime > since:
             return 412
     if_none_match = request.get(b"if-none-match")
     if if_none_match is not None:
         return 304 if _etag_matches(if_none_match, etag, strong=False) else None
-    since = _http_date(request.get(b"if-modified-since"))
+    since = parse_http_date(request.get(b"if-modified-since"))
     if since is not None and since <= time.time() and mtime <= since:
         return 304
     return None
