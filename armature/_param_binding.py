@@ -24,6 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from armature.connection import parse_cookies
 from armature.datastructures import parse_query
 from armature.exceptions import (
     BadRequest,
@@ -170,7 +171,7 @@ def _parse_multi(query_string: bytes) -> dict[str, list[str]]:
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
-    return Request(scope).cookies
+    return parse_cookies(v.decode("latin-1") for k, v in scope["headers"] if k == b"cookie")
 
 
 def _headers_last(scope: Scope) -> dict[bytes, bytes]:

@@ -7,13 +7,12 @@ known to be over the limit (from ``Content-Length`` or by counting), before it i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from http.cookies import SimpleCookie
 from typing import Any
 
 import anyio
 import orjson
 
-from armature.datastructures import URL, Address, Headers, QueryParams, State
+from armature.connection import HTTPConnection
 from armature.exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from armature.limits import Limits, check_json_depth
 from armature.types import Receive, Scope
@@ -100,7 +99,7 @@ async def read_body(receive: Receive, raw_headers: list[tuple[bytes, bytes]], li
             return b"".join(chunks)
 
 
-class Request:
+class Request(HTTPConnection):
     """An HTTP request.
 
     Args:
@@ -110,19 +109,7 @@ class Request:
         app: The armature app serving the request (for :meth:`url_for`).
     """
 
-    __slots__ = (
-        "_body",
-        "_cookies",
-        "_form",
-        "_headers",
-        "_json",
-        "_query",
-        "_stream_consumed",
-        "app",
-        "max_body_size",
-        "receive",
-        "scope",
-    )
+    __slots__ = ("_body", "_form", "_json", "_stream_consumed", "max_body_size", "receive")
 
     def __init__(
         self,
@@ -131,14 +118,9 @@ class Request:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         app: Any = None,
     ) -> None:
-        self.scope = scope
-        # NOTE: not scope["app"]: when armature is mounted in another framework that key is theirs.
-        self.app = app
+        super().__init__(scope, app)
         self.receive = receive
         self.max_body_size = max_body_size
-        self._headers: Headers | None = None
-        self._query: QueryParams | None = None
-        self._cookies: dict[str, str] | None = None
         self._body: bytes | None = None
         self._json: Any = _UNSET
         self._form: Any = None
@@ -148,76 +130,6 @@ class Request:
     def method(self) -> str:
         """The request method, upper case."""
         return str(self.scope["method"])
-
-    @property
-    def path(self) -> str:
-        """The path below the mount point (``scope["path"]`` without ``root_path``)."""
-        path: str = self.scope["path"]
-        root = self.scope.get("root_path", "")
-        if root and path.startswith(root):
-            return path[len(root) :] or "/"
-        return path
-
-    @property
-    def root_path(self) -> str:
-        """Where the app is mounted (ASGI ``root_path``)."""
-        return str(self.scope.get("root_path", ""))
-
-    @property
-    def url(self) -> URL:
-        """The full URL, built from the scope (never from the ``Host`` header)."""
-        return URL.from_scope(self.scope)
-
-    @property
-    def base_url(self) -> URL:
-        """The URL of the application root (scheme, server and ``root_path``)."""
-        scope = dict(self.scope)
-        scope["path"] = scope.get("root_path", "") + "/"
-        scope["root_path"] = ""
-        return URL.from_scope(scope, with_query=False)
-
-    @property
-    def headers(self) -> Headers:
-        """Case-insensitive multi-value headers."""
-        if self._headers is None:
-            self._headers = Headers(self.scope["headers"])
-        return self._headers
-
-    @property
-    def query_params(self) -> QueryParams:
-        """Multi-value query parameters."""
-        if self._query is None:
-            self._query = QueryParams(self.scope.get("query_string", b""))
-        return self._query
-
-    @property
-    def path_params(self) -> dict[str, Any]:
-        """Converted path parameters of the matched route."""
-        params: dict[str, Any] = self.scope.get("path_params") or {}
-        return params
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        """Cookies sent by the client (malformed pairs are skipped)."""
-        if self._cookies is None:
-            cookies: dict[str, str] = {}
-            for header in self.headers.getlist("cookie"):
-                for chunk in header.split(";"):
-                    name, sep, value = chunk.partition("=")
-                    name = name.strip()
-                    if not sep or not name:
-                        continue
-                    value = value.strip()
-                    if len(value) >= 2 and value[0] == value[-1] == '"':
-                        parsed: SimpleCookie = SimpleCookie()
-                        try:
-                            parsed.load(f"{name}={value}")
-                            value = parsed[name].value
-                        except Exception:
-                            value = value[1:-1]
-                    cookies[name] = value
-            self._cookies = cookies
-        return self._cookies
 
     @property
     def session(self) -> dict[str, Any]:
@@ -231,20 +143,6 @@ class Request:
             raise RuntimeError("request.session needs SessionMiddleware (armature.middleware)")
         data: dict[str, Any] = session
         return data
-
-    @property
-    def client(self) -> Address | None:
-        """The client address, when the server reports it."""
-        client = self.scope.get("client")
-        return Address(client[0], client[1]) if client else None
-
-    @property
-    def state(self) -> State:
-        """Per-request state over ``scope["state"]`` (lifespan state is copied in by the server)."""
-        data = self.scope.get("state")
-        if data is None:
-            data = self.scope["state"] = {}
-        return State(data)
 
     @property
     def content_type(self) -> str | None:
@@ -372,22 +270,6 @@ class Request:
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"Malformed JSON: {exc}") from None
         return self._json
-
-    def url_for(self, name: str, /, **params: Any) -> URL:
-        """Return the absolute URL of the route called ``name``.
-
-        Args:
-            name: The route name.
-            **params: Path parameters.
-
-        Returns:
-            The URL including ``root_path``.
-        """
-        if self.app is None:
-            raise RuntimeError("this request is not bound to an armature app")
-        path = self.app.url_path_for(name, **params)
-        base = self.base_url.rstrip("/")
-        return URL(base + path)
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.path})"

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import orjson
 
-from armature.datastructures import URL, Address, Headers, QueryParams, State, encode_header
-from armature.requests import Request
+from armature.connection import HTTPConnection
+from armature.datastructures import encode_header
 from armature.types import Message, Receive, Scope, Send
 
 __all__ = ["WebSocket", "WebSocketDisconnect", "WebSocketState"]
@@ -47,7 +47,7 @@ class WebSocketDisconnect(Exception):
         self.reason = reason
 
 
-class WebSocket:
+class WebSocket(HTTPConnection):
     """One websocket connection.
 
     Args:
@@ -57,69 +57,21 @@ class WebSocket:
         app: The armature app (for ``url_for``).
     """
 
-    __slots__ = (
-        "_receive",
-        "_send",
-        "app",
-        "application_state",
-        "client_state",
-        "scope",
-    )
+    __slots__ = ("_receive", "_send", "application_state", "client_state")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, app: Any = None) -> None:
-        self.scope = scope
+        super().__init__(scope, app)
         self._receive = receive
         self._send = send
-        self.app = app
         self.client_state: WebSocketState = "connecting"
         self.application_state: WebSocketState = "connecting"
 
     # -- what the client sent with the handshake ----------------------------------------------
 
     @property
-    def headers(self) -> Headers:
-        """The handshake's headers."""
-        return Headers(self.scope["headers"])
-
-    @property
-    def query_params(self) -> QueryParams:
-        """The handshake's query parameters."""
-        return QueryParams(self.scope.get("query_string", b""))
-
-    @property
-    def path_params(self) -> dict[str, Any]:
-        """Converted path parameters."""
-        params: dict[str, Any] = self.scope.get("path_params") or {}
-        return params
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        """The handshake's cookies."""
-        return Request(self.scope).cookies
-
-    @property
-    def url(self) -> URL:
-        """The URL, built from the scope."""
-        return URL.from_scope(self.scope)
-
-    @property
-    def client(self) -> Address | None:
-        """The client address."""
-        client = self.scope.get("client")
-        return Address(client[0], client[1]) if client else None
-
-    @property
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered."""
         return list(self.scope.get("subprotocols", []))
-
-    @property
-    def state(self) -> State:
-        """Per-connection state over ``scope["state"]``."""
-        data = self.scope.get("state")
-        if data is None:
-            data = self.scope["state"] = {}
-        return State(data)
 
     # -- handshake ----------------------------------------------------------------------------
 
