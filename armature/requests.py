@@ -72,31 +72,43 @@ async def read_body(receive: Receive, raw_headers: list[tuple[bytes, bytes]], li
         PayloadTooLarge: The body is over the limit.
         ClientDisconnect: The client left before the body ended.
     """
-    declared = _content_length(raw_headers)
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+    _check_declared_length(raw_headers, limit)
     message = await receive()
     if message["type"] != "http.request":
         raise ClientDisconnect()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
-        # PERF: the common case, one message, no joining.
+        # PERF: the common case, one message, no joining and no generator.
         if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+            raise _too_large(limit)
         return body
-    chunks = [body]
-    size = len(body)
+    rest = [chunk async for chunk in _more_body(receive, limit, len(body))]
+    return body + b"".join(rest)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+
+
+def _check_declared_length(raw_headers: list[tuple[bytes, bytes]], limit: int) -> None:
+    declared = _content_length(raw_headers)
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+
+
+async def _more_body(receive: Receive, limit: int, size: int = 0) -> AsyncIterator[bytes]:
+    """Yield body chunks until the last one, refusing the body once ``size`` passes ``limit``."""
     while True:
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnect()
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+            raise _too_large(limit)
+        yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return
 
 
 class Request(HTTPConnection):
@@ -187,23 +199,10 @@ class Request(HTTPConnection):
         if self._stream_consumed:
             raise RuntimeError("the request body was already streamed")
         self._stream_consumed = True
-        limit = self.max_body_size
-        declared = _content_length(self.scope["headers"])
-        if declared is not None and declared > limit:
-            raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
-        size = 0
-        while True:
-            message = await self.receive()
-            if message["type"] != "http.request":
-                raise ClientDisconnect()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"Request body is over the limit of {limit} bytes")
+        _check_declared_length(self.scope["headers"], self.max_body_size)
+        async for chunk in _more_body(self.receive, self.max_body_size):
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
-                return
 
     async def body(self) -> bytes:
         """Read and return the whole body (cached; limited to ``max_body_size``)."""
